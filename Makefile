@@ -1,0 +1,45 @@
+# Homeline: `make run` serves the embedded demo, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RUNTIME := $(VENV)/.runtime-installed
+TESTDEPS := $(VENV)/.test-installed
+NODE := web_client/node_modules/.package-lock.json
+
+.PHONY: run install test lint bench clean
+
+run: $(RUNTIME) $(NODE)
+	$(VENV)/bin/homeline migrate
+	$(VENV)/bin/homeline demo --if-empty
+	$(VENV)/bin/homeline serve
+
+install: $(RUNTIME) $(NODE)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(RUNTIME): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(TESTDEPS): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@ $(RUNTIME)
+
+$(NODE): web_client/package.json web_client/package-lock.json
+	cd web_client && npm ci --no-audit --no-fund --loglevel=error
+
+lint: $(TESTDEPS)
+	$(VENV)/bin/ruff check server signaling media moderation web_client tests bench
+	$(VENV)/bin/ruff format --check server signaling media moderation web_client tests bench
+	$(VENV)/bin/mypy server signaling media moderation web_client
+
+test: $(TESTDEPS) $(NODE) lint
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: $(TESTDEPS)
+	$(PY) -m bench.signin
+
+clean:
+	rm -rf $(VENV) web_client/node_modules .mypy_cache .ruff_cache .pytest_cache

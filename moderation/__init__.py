@@ -1,0 +1,1 @@
+"""Moderation: staff actions and the audit log (facility policy and review come later)."""

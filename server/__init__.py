@@ -1,0 +1,1 @@
+"""Homeline server: composition root, accounts, facilities, contacts, storage and the CLI."""

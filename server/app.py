@@ -1,0 +1,137 @@
+"""The composition root: builds every part and hangs it on the application. Nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from server.appkeys import API, CONFIG, METRICS, SERVICES, SIO
+from server.clock import Clock, SystemClock
+from server.config import Config
+from server.http import (
+    routes_accounts,
+    routes_contacts,
+    routes_facilities,
+    routes_ops,
+    routes_sessions,
+    routes_web,
+)
+from server.http.api import Api
+from server.http.metrics import HttpMetrics
+from server.http.middleware import request_context
+from server.realtime import attach, create_socket_server, tell_clients_and_stop
+from server.services.context import Services
+from server.services.mail import Mailer, MailQueue, OutboxMailer, SmtpMailer
+from server.services.passwords import Hasher
+from server.services.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from server.services.sessions import do_purge_expired_sessions
+from server.storage.db import Database, create_engine
+
+log = logging.getLogger("homeline.app")
+HOUSEKEEPING_EVERY = 600.0
+
+
+def build_api() -> Api:
+    api = Api()
+    for module in (
+        routes_ops,
+        routes_accounts,
+        routes_sessions,
+        routes_facilities,
+        routes_contacts,
+    ):
+        for endpoint in module.endpoints():
+            api.add(endpoint)
+    return api
+
+
+def create_app(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+    hasher: Hasher | None = None,
+) -> web.Application:
+    app = web.Application(middlewares=[request_context], client_max_size=1024**2)
+    app[CONFIG] = config
+    app[METRICS] = HttpMetrics()
+    api = build_api()
+    app[API] = api
+    api.mount(app.router)
+    routes_web.setup(app)
+    sio = create_socket_server(config)
+    app[SIO] = sio
+    attach(sio, app)
+    app.cleanup_ctx.append(_services_ctx(clock or SystemClock(), mailer, hasher))
+    app.cleanup_ctx.append(_housekeeping_ctx)
+    app.on_shutdown.append(_tell_sockets)
+    return app
+
+
+def _services_ctx(
+    clock: Clock, mailer: Mailer | None, hasher: Hasher | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        db = Database(create_engine(config.database_url))
+        redis = Redis.from_url(config.redis_url) if config.redis_url else None
+        limiter: RateLimiter = (
+            RedisRateLimiter(redis, clock) if redis is not None else MemoryRateLimiter(clock)
+        )
+        mail = MailQueue(mailer or _mailer(config, clock), sender=config.smtp_from)
+        mail.start()
+        app[SERVICES] = Services(
+            config=config,
+            db=db,
+            clock=clock,
+            hasher=hasher or Hasher(),
+            limiter=limiter,
+            mail=mail,
+        )
+        try:
+            yield
+        finally:
+            await mail.stop(grace=config.shutdown_timeout)
+            await limiter.close()
+            await db.close()
+
+    return ctx
+
+
+def _mailer(config: Config, clock: Clock) -> Mailer:
+    if config.smtp_host:
+        return SmtpMailer(
+            host=config.smtp_host,
+            port=config.smtp_port,
+            username=config.smtp_user,
+            password=config.smtp_password,
+            start_tls=config.smtp_starttls,
+        )
+    return OutboxMailer(config.outbox_dir, clock)
+
+
+async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
+    async def run() -> None:
+        while True:
+            try:
+                purged = await do_purge_expired_sessions(app[SERVICES])
+                if purged:
+                    log.info("expired sessions purged", extra={"count": purged})
+            except Exception:
+                log.exception("housekeeping failed")
+            await asyncio.sleep(HOUSEKEEPING_EVERY)
+
+    task = asyncio.create_task(run(), name="housekeeping")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _tell_sockets(app: web.Application) -> None:
+    await tell_clients_and_stop(app[SIO])

@@ -1,0 +1,104 @@
+"""Settings, read once from the environment into an immutable object.
+
+Every setting has an embedded default so that `make run` works on a fresh machine;
+production overrides them (see the README's table).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = "sqlite+aiosqlite:///var/homeline.db"
+    redis_url: str | None = None
+    public_url: str = "http://127.0.0.1:8080"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    var_dir: Path = Path("var")
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "Homeline <no-reply@homeline.local>"
+    smtp_starttls: bool = False
+    # Sessions: a family or staff session ends after this long without use, and
+    # in any case after the absolute lifetime.
+    session_idle_seconds: int = 30 * 60
+    session_max_seconds: int = 12 * 3600
+    activation_ttl_seconds: int = 24 * 3600
+    reset_ttl_seconds: int = 30 * 60
+    cookie_secure: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    log_json: bool = True
+    trust_proxy: bool = False
+    shutdown_timeout: float = 10.0
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.var_dir / "outbox"
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """Origins allowed for socket.io and CSRF checks: the public URL plus extras."""
+        return (self.public_url.rstrip("/"), *self.allowed_origins)
+
+    def with_(self, **changes: object) -> Config:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        e = os.environ if env is None else env
+        var_dir = Path(e.get("HOMELINE_VAR", "var"))
+        defaults = cls()
+        secret = e.get("SECRET_KEY") or _persistent_secret(var_dir)
+        return cls(
+            database_url=e.get("DATABASE_URL", f"sqlite+aiosqlite:///{var_dir}/homeline.db"),
+            redis_url=e.get("REDIS_URL") or None,
+            public_url=e.get("PUBLIC_URL", defaults.public_url).rstrip("/"),
+            host=e.get("HOST", defaults.host),
+            port=int(e.get("PORT", str(defaults.port))),
+            secret_key=secret,
+            var_dir=var_dir,
+            smtp_host=e.get("SMTP_HOST") or None,
+            smtp_port=int(e.get("SMTP_PORT", "25")),
+            smtp_user=e.get("SMTP_USER") or None,
+            smtp_password=e.get("SMTP_PASSWORD") or None,
+            smtp_from=e.get("SMTP_FROM", defaults.smtp_from),
+            smtp_starttls=e.get("SMTP_STARTTLS", "0") == "1",
+            session_idle_seconds=int(
+                e.get("SESSION_IDLE_SECONDS", str(defaults.session_idle_seconds))
+            ),
+            session_max_seconds=int(
+                e.get("SESSION_MAX_SECONDS", str(defaults.session_max_seconds))
+            ),
+            cookie_secure=e.get("COOKIE_SECURE", "auto") == "1"
+            or (
+                e.get("COOKIE_SECURE", "auto") == "auto"
+                and e.get("PUBLIC_URL", "").startswith("https://")
+            ),
+            allowed_origins=tuple(
+                o.strip().rstrip("/") for o in e.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
+            ),
+            log_json=e.get("LOG_FORMAT", "json") == "json",
+            trust_proxy=e.get("TRUST_PROXY", "0") == "1",
+        )
+
+
+def _persistent_secret(var_dir: Path) -> str:
+    """A random secret kept in var/ so that a restart of the embedded server keeps sessions."""
+    path = var_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        var_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_hex(32)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value

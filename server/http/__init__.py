@@ -1,0 +1,2 @@
+"""Transports: HTTP routes. Each parses input, authenticates, makes one service call and
+serialises the result."""

@@ -1,0 +1,154 @@
+"""The route table and the OpenAPI document, built from one list so they cannot drift."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        }
+    },
+}
+STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No content",
+    303: "Redirect",
+    400: "Malformed request",
+    401: "Not signed in",
+    403: "Not allowed",
+    404: "Not found (also: exists but is not yours)",
+    409: "Conflict with the current state",
+    413: "Body too large",
+    415: "Wrong content type",
+    422: "Invalid fields",
+    429: "Too many attempts; see Retry-After",
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    auth: str | None = None  # "family", "resident", "staff", "any" or None (public)
+    ok: int = 200
+    errors: tuple[int, ...] = ()
+    produces: str = "application/json"
+
+
+@dataclass
+class Api:
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+    def add(self, endpoint: Endpoint) -> None:
+        self.endpoints.append(endpoint)
+
+    def mount(self, router: web.UrlDispatcher) -> None:
+        for e in self.endpoints:
+            router.add_route(e.method, e.path, e.handler)
+
+    def openapi(self, *, server_url: str) -> dict[str, Any]:
+        paths: dict[str, dict[str, Any]] = {}
+        schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
+        for e in self.endpoints:
+            op: dict[str, Any] = {
+                "summary": e.summary,
+                "tags": [e.tag],
+                "operationId": f"{e.method.lower()}_{e.path.strip('/').replace('/', '_')}".replace(
+                    "{", ""
+                )
+                .replace("}", "")
+                .replace("-", "_")
+                .replace(".", "_"),
+                "responses": self._responses(e),
+            }
+            params = [
+                {"name": n, "in": "path", "required": True, "schema": {"type": "integer"}}
+                for n in _path_params(e.path)
+            ]
+            if e.query is not None:
+                q = e.query.model_json_schema()
+                required = set(q.get("required", []))
+                params += [
+                    {"name": n, "in": "query", "required": n in required, "schema": s}
+                    for n, s in q.get("properties", {}).items()
+                ]
+            if params:
+                op["parameters"] = params
+            if e.body is not None:
+                schema = e.body.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(schema.pop("$defs", {}))
+                schemas[e.body.__name__] = schema
+                op["requestBody"] = {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{e.body.__name__}"}
+                        }
+                    },
+                }
+            if e.auth is not None:
+                op["security"] = [{"session": []}, {"bearer": []}]
+                op["x-homeline-principal"] = e.auth
+            paths.setdefault(e.path, {})[e.method.lower()] = op
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": "Homeline API", "version": "1"},
+            "servers": [{"url": server_url}],
+            "paths": paths,
+            "components": {
+                "schemas": schemas,
+                "securitySchemes": {
+                    "session": {"type": "apiKey", "in": "cookie", "name": "homeline_session"},
+                    "bearer": {"type": "http", "scheme": "bearer"},
+                },
+            },
+        }
+
+    def _responses(self, e: Endpoint) -> dict[str, Any]:
+        ok_content: dict[str, Any] = (
+            {} if e.ok in (204, 303) else {"content": {e.produces: {"schema": {}}}}
+        )
+        out: dict[str, Any] = {str(e.ok): {"description": STATUS_TEXT[e.ok], **ok_content}}
+        codes = set(e.errors)
+        if e.body is not None:
+            codes |= {400, 413, 415, 422}
+        if e.query is not None:
+            codes.add(422)
+        if e.auth is not None:
+            codes.add(401)
+        if _path_params(e.path):
+            codes.add(404)
+        for code in sorted(codes):
+            out[str(code)] = {
+                "description": STATUS_TEXT[code],
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+        return out
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]

@@ -1,0 +1,141 @@
+"""Contacts between family members and residents."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.appkeys import SERVICES
+from server.domain.contacts import ContactAction
+from server.http.api import Endpoint, Handler
+from server.http.auth import authenticate
+from server.http.parsing import parse_json, parse_query, path_id
+from server.http.schemas import BlockBody, ContactListQuery, ContactRequestBody
+from server.services import contacts
+from server.services.context import Principal, PrincipalKind
+
+F, R, S = PrincipalKind.FAMILY, PrincipalKind.RESIDENT, PrincipalKind.STAFF
+
+
+def contact_json(c: contacts.ContactView, viewer: Principal) -> dict[str, object]:
+    out: dict[str, object] = {
+        "id": c.id,
+        "status": c.status.value,
+        "relationship": c.relationship,
+        "facility": {"id": c.facility_id, "name": c.facility_name},
+        "requested_at": c.requested_at.isoformat(),
+        "updated_at": c.updated_at.isoformat(),
+    }
+    if viewer.kind is not PrincipalKind.RESIDENT:
+        out["resident"] = {
+            "id": c.resident_id,
+            "resident_number": c.resident_number,
+            "name": c.resident_name,
+        }
+    if viewer.kind is not PrincipalKind.FAMILY:
+        out["family"] = {"id": c.family_account_id, "name": c.family_name}
+    if viewer.kind is PrincipalKind.STAFF:
+        out["status_reason"] = c.status_reason
+    return out
+
+
+async def request_contact(request: web.Request) -> web.Response:
+    body = await parse_json(request, ContactRequestBody)
+    actor = await authenticate(request, F)
+    view, created = await contacts.do_request_contact(
+        request.app[SERVICES], actor, resident_id=body.resident_id, relationship=body.relationship
+    )
+    return web.json_response(contact_json(view, actor), status=201 if created else 200)
+
+
+async def list_contacts(request: web.Request) -> web.Response:
+    query = parse_query(request, ContactListQuery)
+    actor = await authenticate(request)
+    found = await contacts.list_contacts(request.app[SERVICES], actor, status=query.status)
+    return web.json_response({"contacts": [contact_json(c, actor) for c in found]})
+
+
+async def get_contact(request: web.Request) -> web.Response:
+    contact_id = path_id(request)
+    actor = await authenticate(request)
+    view = await contacts.access_contact(request.app[SERVICES], actor, contact_id=contact_id)
+    return web.json_response(contact_json(view, actor))
+
+
+def _action(action: ContactAction, *kinds: PrincipalKind) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        contact_id = path_id(request)
+        reason = None
+        if action is ContactAction.BLOCK:
+            reason = (await parse_json(request, BlockBody)).reason
+        actor = await authenticate(request, *kinds)
+        view = await contacts.do_contact_action(
+            request.app[SERVICES], actor, contact_id=contact_id, action=action, reason=reason
+        )
+        return web.json_response(contact_json(view, actor))
+
+    handler.__name__ = f"contact_{action.value}"
+    return handler
+
+
+def endpoints() -> list[Endpoint]:
+    t = "contacts"
+    return [
+        Endpoint(
+            "POST",
+            "/api/v1/contacts",
+            request_contact,
+            "Ask to connect with a resident (a retry returns the pending request)",
+            t,
+            body=ContactRequestBody,
+            auth="family",
+            ok=201,
+            errors=(403, 404, 409),
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/contacts",
+            list_contacts,
+            "The caller's contacts (staff: their facility's)",
+            t,
+            query=ContactListQuery,
+            auth="any",
+        ),
+        Endpoint("GET", "/api/v1/contacts/{id}", get_contact, "One contact", t, auth="any"),
+        Endpoint(
+            "POST",
+            "/api/v1/contacts/{id}/approve",
+            _action(ContactAction.APPROVE, R),
+            "Resident approves a pending request",
+            t,
+            auth="resident",
+            errors=(403, 409),
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/contacts/{id}/deny",
+            _action(ContactAction.DENY, R),
+            "Resident denies a pending request",
+            t,
+            auth="resident",
+            errors=(403, 409),
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/contacts/{id}/remove",
+            _action(ContactAction.REMOVE, F, R),
+            "Either side removes the contact",
+            t,
+            auth="family|resident",
+            errors=(403, 409),
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/contacts/{id}/block",
+            _action(ContactAction.BLOCK, S),
+            "Staff block a contact, with a reason (audited)",
+            t,
+            body=BlockBody,
+            auth="staff",
+            errors=(403, 409),
+        ),
+    ]

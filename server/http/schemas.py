@@ -1,0 +1,83 @@
+"""Request bodies and query strings: the shape of untrusted input, checked before any service.
+
+Limits here catch absurd input early with a clear error; the domain's own rules (password
+policy, age, postal codes) live in `server/domain/` and give finer messages.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from server.http.parsing import Body, Query
+
+Text = Annotated[str, Field(max_length=1000)]
+Id = Annotated[int, Field(ge=1, le=2**62)]
+
+
+class SignupBody(Body):
+    username: Text
+    password: Text
+    password_confirm: Text
+    first_name: Text
+    last_name: Text
+    address_line1: Text
+    address_line2: Text = ""
+    city: Text
+    state: Text
+    postal_code: Text
+    country: Text = "US"
+    date_of_birth: Text
+    gender: Text
+    email: Text
+    email_confirm: Text
+    accept_terms: bool
+
+
+class ActivateBody(Body):
+    email: Annotated[str, Field(min_length=1, max_length=254)]
+    code: Annotated[str, Field(min_length=1, max_length=20)]
+
+
+class EmailBody(Body):
+    email: Annotated[str, Field(min_length=1, max_length=254)]
+
+
+class ResetConfirmBody(Body):
+    token: Annotated[str, Field(min_length=1, max_length=100)]
+    password: Text
+
+
+SessionMode = Literal["cookie", "bearer"]
+
+
+class LoginBody(Body):
+    username: Annotated[str, Field(min_length=1, max_length=100)]
+    password: Text
+    session: SessionMode = "cookie"
+
+
+class TabletLoginBody(Body):
+    facility_id: Id
+    resident_number: Annotated[str, Field(min_length=1, max_length=32)]
+    pin: Annotated[str, Field(min_length=1, max_length=32)]
+    session: SessionMode = "bearer"
+
+
+class ResidentSearchQuery(Query):
+    facility_id: Id
+    q: Annotated[str, Field(min_length=2, max_length=100)]
+
+
+class ContactRequestBody(Body):
+    resident_id: Id
+    relationship: Annotated[str, Field(min_length=1, max_length=40)] = "family"
+
+
+class ContactListQuery(Query):
+    status: Literal["pending", "approved", "denied", "removed", "blocked"] | None = None
+
+
+class BlockBody(Body):
+    reason: Annotated[str, Field(min_length=3, max_length=1000)]

@@ -1,0 +1,1 @@
+"""Alembic migrations. `homeline migrate` applies them; see server/storage/migrate.py."""

@@ -1,0 +1,73 @@
+"""The socket.io server: authenticated connections, one room per signed-in person.
+
+The durable event stream (sequence numbers, replay) arrives with messaging; this module owns
+the connection itself: handshake authentication, the Origin check, and telling clients when
+the server shuts down.
+"""
+
+from __future__ import annotations
+
+import logging
+from http.cookies import SimpleCookie
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from server.appkeys import METRICS, SERVICES
+from server.config import Config
+from server.errors import DomainError
+from server.http.auth import SESSION_COOKIE
+from server.services.context import Principal
+from server.services.sessions import access_session
+
+log = logging.getLogger("homeline.socket")
+
+
+def room_of(principal: Principal) -> str:
+    return f"{principal.kind.value}:{principal.id}"
+
+
+def create_socket_server(config: Config) -> socketio.AsyncServer:
+    manager = socketio.AsyncRedisManager(config.redis_url) if config.redis_url else None
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        cors_allowed_origins=list(config.origins),
+        logger=False,
+        engineio_logger=False,
+    )
+
+
+def attach(sio: socketio.AsyncServer, app: web.Application) -> None:
+    @sio.event  # type: ignore[untyped-decorator]
+    async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not token:
+            cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+            morsel = cookie.get(SESSION_COOKIE)
+            token = morsel.value if morsel else None
+        if not isinstance(token, str) or not token:
+            raise socketio.exceptions.ConnectionRefusedError("Please sign in.")
+        try:
+            active = await access_session(app[SERVICES], token=token)
+        except DomainError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(exc.message) from None
+        await sio.save_session(sid, {"principal": active.principal})
+        await sio.enter_room(sid, room_of(active.principal))
+        app[METRICS].sockets.inc()
+
+    @sio.event  # type: ignore[untyped-decorator]
+    async def disconnect(sid: str, *args: Any) -> None:
+        app[METRICS].sockets.dec()
+
+    sio.attach(app)
+
+
+async def tell_clients_and_stop(sio: socketio.AsyncServer) -> None:
+    """On shutdown: tell every client to reconnect shortly (to another process), then stop."""
+    try:
+        await sio.emit("server_shutdown", {"reconnect_after_ms": 1000})
+    except Exception:  # a broken Redis must not block shutdown
+        log.warning("could not tell clients about shutdown", exc_info=True)
+    await sio.shutdown()

@@ -1,0 +1,54 @@
+"""What every service needs, built once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from server.clock import Clock
+from server.config import Config
+from server.services.mail import MailQueue
+from server.services.passwords import Hasher
+from server.services.ratelimit import RateLimiter
+from server.storage.db import Database
+
+
+@dataclass(frozen=True)
+class Services:
+    config: Config
+    db: Database
+    clock: Clock
+    hasher: Hasher
+    limiter: RateLimiter
+    mail: MailQueue
+
+
+class PrincipalKind(StrEnum):
+    FAMILY = "family"
+    RESIDENT = "resident"
+    STAFF = "staff"
+
+
+class StaffRole(StrEnum):
+    REVIEWER = "reviewer"
+    FACILITY_ADMIN = "facility_admin"
+    SUPPORT = "support"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting. `facility_id` is the resident's or staff member's facility
+    (None for family members and for global support staff)."""
+
+    kind: PrincipalKind
+    id: int
+    display_name: str
+    facility_id: int | None = None
+    role: StaffRole | None = None
+
+    def may_staff(self, facility_id: int) -> bool:
+        """Staff of this facility, or global support staff."""
+        return self.kind is PrincipalKind.STAFF and (
+            self.facility_id == facility_id
+            or (self.role is StaffRole.SUPPORT and self.facility_id is None)
+        )

@@ -1,0 +1,96 @@
+"""Fixed-window rate limits, in process (embedded) or in Redis (several processes).
+
+Limits are short on purpose: a stranger hammering someone's username can hold that account's
+login back for at most one window (5 minutes), never lock it for long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from server.clock import Clock
+from server.errors import RateLimited
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    limit: int
+    window: int  # seconds
+
+
+# The policy, in one place.
+LOGIN_PER_ACCOUNT = Limit("login-account", 10, 300)
+LOGIN_PER_ADDRESS = Limit("login-ip", 60, 300)
+TABLET_PER_RESIDENT = Limit("tablet-resident", 5, 300)
+# Tablets in one facility share an address, so the per-address limit is generous.
+TABLET_PER_ADDRESS = Limit("tablet-ip", 300, 300)
+SIGNUP_PER_ADDRESS = Limit("signup-ip", 10, 3600)
+ACTIVATE_PER_EMAIL = Limit("activate-email", 10, 900)
+ACTIVATE_PER_ADDRESS = Limit("activate-ip", 30, 900)
+MAIL_PER_EMAIL = Limit("mail-email", 3, 900)
+MAIL_PER_ADDRESS = Limit("mail-ip", 20, 900)
+
+
+class RateLimiter(Protocol):
+    async def hit(self, limit: Limit, key: str) -> int | None:
+        """Count one attempt; the seconds to wait if the limit is now exceeded, else None."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+async def enforce(limiter: RateLimiter, *checks: tuple[Limit, str]) -> None:
+    """Count every check (so a limited caller keeps being counted) and raise the longest wait."""
+    waits = [w for limit, key in checks if (w := await limiter.hit(limit, key)) is not None]
+    if waits:
+        raise RateLimited(max(waits))
+
+
+class MemoryRateLimiter:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        # (limit name, key) -> (window end as a timestamp, count in this window)
+        self._counts: dict[tuple[str, str], tuple[float, int]] = {}
+
+    async def hit(self, limit: Limit, key: str) -> int | None:
+        now = self._clock.now().timestamp()
+        bucket = (limit.name, key.lower())
+        ends, count = self._counts.get(bucket, (0.0, 0))
+        if ends <= now:
+            ends, count = (now // limit.window + 1) * limit.window, 0
+        count += 1
+        self._counts[bucket] = (ends, count)
+        if len(self._counts) > 100_000:
+            self._counts = {b: v for b, v in self._counts.items() if v[0] > now}
+        if count > limit.limit:
+            return int(ends - now) + 1
+        return None
+
+    async def close(self) -> None:
+        self._counts.clear()
+
+
+class RedisRateLimiter:
+    def __init__(self, redis: Redis, clock: Clock, *, prefix: str = "homeline:rl") -> None:
+        self._redis = redis
+        self._clock = clock
+        self._prefix = prefix
+
+    async def hit(self, limit: Limit, key: str) -> int | None:
+        now = self._clock.now().timestamp()
+        window = int(now // limit.window)
+        name = f"{self._prefix}:{limit.name}:{key.lower()}:{window}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.expire(name, limit.window + 5)
+            count, _ = await pipe.execute()
+        if int(count) > limit.limit:
+            return int((window + 1) * limit.window - now) + 1
+        return None
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,206 @@
+"""Signing in and out for the three kinds of people, and resolving a session token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from moderation.audit import record_staff_action
+from server.errors import Forbidden, Unauthenticated
+from server.services.context import Principal, PrincipalKind, Services, StaffRole
+from server.services.ratelimit import (
+    LOGIN_PER_ACCOUNT,
+    LOGIN_PER_ADDRESS,
+    TABLET_PER_ADDRESS,
+    TABLET_PER_RESIDENT,
+    enforce,
+)
+from server.services.tokens import digest, new_token
+from server.storage.models import FamilyAccount, Resident, Session, Staff
+
+# Only touch a session's last-seen time this often: a write per request would be waste.
+TOUCH_INTERVAL = timedelta(seconds=60)
+BAD_LOGIN = "The username or password is not right."
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str
+    csrf_token: str
+    expires_at: datetime
+    principal: Principal
+
+
+async def _open(svc: Services, principal: Principal) -> NewSession:
+    """A brand-new session id at every log in (no fixation)."""
+    now = svc.clock.now()
+    token, csrf = new_token(), new_token()
+    expires = now + timedelta(seconds=svc.config.session_max_seconds)
+    async with svc.db.transaction() as tx:
+        tx.add(
+            Session(
+                token_hash=digest(token),
+                principal_kind=principal.kind.value,
+                principal_id=principal.id,
+                csrf_token=csrf,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=expires,
+            )
+        )
+        if principal.kind is PrincipalKind.STAFF:
+            await record_staff_action(
+                tx, staff=principal, at=now, action="staff.login", facility_id=principal.facility_id
+            )
+    return NewSession(token=token, csrf_token=csrf, expires_at=expires, principal=principal)
+
+
+async def do_login_family(
+    svc: Services, *, username: str, password: str, address: str
+) -> NewSession:
+    await enforce(
+        svc.limiter, (LOGIN_PER_ACCOUNT, f"family:{username}"), (LOGIN_PER_ADDRESS, address)
+    )
+    async with svc.db.read() as tx:
+        account = await tx.scalar(
+            select(FamilyAccount).where(FamilyAccount.username_key == username.lower())
+        )
+    ok = await svc.hasher.verify(account.password_hash if account else None, password)
+    if not ok or account is None:
+        raise Unauthenticated(BAD_LOGIN, code="bad_credentials")
+    if account.status == "pending_activation":
+        # Said only after the password was right, so it reveals nothing to a stranger.
+        raise Forbidden(
+            "This account is not activated yet. Enter the code from the activation e-mail, "
+            "or ask for a new one.",
+            code="not_activated",
+        )
+    if account.status != "active":
+        raise Forbidden("This account is disabled. Contact support.", code="account_disabled")
+    principal = Principal(
+        kind=PrincipalKind.FAMILY,
+        id=account.id,
+        display_name=f"{account.first_name} {account.last_name}",
+    )
+    return await _open(svc, principal)
+
+
+async def do_login_resident(
+    svc: Services, *, facility_id: int, resident_number: str, pin: str, address: str
+) -> NewSession:
+    await enforce(
+        svc.limiter,
+        (TABLET_PER_RESIDENT, f"{facility_id}:{resident_number}"),
+        (TABLET_PER_ADDRESS, address),
+    )
+    async with svc.db.read() as tx:
+        resident = await tx.scalar(
+            select(Resident).where(
+                Resident.facility_id == facility_id,
+                Resident.resident_number == resident_number,
+                Resident.active.is_(True),
+            )
+        )
+    ok = await svc.hasher.verify(resident.pin_hash if resident else None, pin)
+    if not ok or resident is None:
+        raise Unauthenticated("The resident number or PIN is not right.", code="bad_credentials")
+    principal = Principal(
+        kind=PrincipalKind.RESIDENT,
+        id=resident.id,
+        display_name=f"{resident.first_name} {resident.last_name}",
+        facility_id=resident.facility_id,
+    )
+    return await _open(svc, principal)
+
+
+async def do_login_staff(
+    svc: Services, *, username: str, password: str, address: str
+) -> NewSession:
+    await enforce(
+        svc.limiter, (LOGIN_PER_ACCOUNT, f"staff:{username}"), (LOGIN_PER_ADDRESS, address)
+    )
+    async with svc.db.read() as tx:
+        staff = await tx.scalar(
+            select(Staff).where(Staff.username_key == username.lower(), Staff.active.is_(True))
+        )
+    ok = await svc.hasher.verify(staff.password_hash if staff else None, password)
+    if not ok or staff is None:
+        raise Unauthenticated(BAD_LOGIN, code="bad_credentials")
+    return await _open(svc, staff_principal(staff))
+
+
+def staff_principal(staff: Staff) -> Principal:
+    return Principal(
+        kind=PrincipalKind.STAFF,
+        id=staff.id,
+        display_name=staff.display_name,
+        facility_id=staff.facility_id,
+        role=StaffRole(staff.role),
+    )
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    principal: Principal
+    csrf_token: str
+
+
+async def access_session(svc: Services, *, token: str) -> ActiveSession:
+    """The live session for `token`, or Unauthenticated (expired, idle too long, ended)."""
+    now = svc.clock.now()
+    key = digest(token)
+    async with svc.db.read() as tx:
+        session = await tx.get(Session, key)
+        if session is None:
+            raise Unauthenticated("Please sign in.")
+        idle_limit = session.last_seen_at + timedelta(seconds=svc.config.session_idle_seconds)
+        if now >= session.expires_at or now >= idle_limit:
+            raise Unauthenticated("Your session has ended. Please sign in again.", code="expired")
+        principal = await _principal(tx, session)
+    if principal is None:
+        raise Unauthenticated("Please sign in.")
+    if now - session.last_seen_at >= TOUCH_INTERVAL:
+        async with svc.db.transaction() as tx:
+            await tx.execute(
+                update(Session).where(Session.token_hash == key).values(last_seen_at=now)
+            )
+    return ActiveSession(principal=principal, csrf_token=session.csrf_token)
+
+
+async def _principal(tx: AsyncSession, session: Session) -> Principal | None:
+    kind = PrincipalKind(session.principal_kind)
+    if kind is PrincipalKind.FAMILY:
+        account = await tx.get(FamilyAccount, session.principal_id)
+        if account is None or account.status != "active":
+            return None
+        name = f"{account.first_name} {account.last_name}"
+        return Principal(kind=kind, id=account.id, display_name=name)
+    if kind is PrincipalKind.RESIDENT:
+        resident = await tx.get(Resident, session.principal_id)
+        if resident is None or not resident.active:
+            return None
+        return Principal(
+            kind=kind,
+            id=resident.id,
+            display_name=f"{resident.first_name} {resident.last_name}",
+            facility_id=resident.facility_id,
+        )
+    staff = await tx.get(Staff, session.principal_id)
+    if staff is None or not staff.active:
+        return None
+    return staff_principal(staff)
+
+
+async def do_logout(svc: Services, *, token: str) -> None:
+    async with svc.db.transaction() as tx:
+        await tx.execute(delete(Session).where(Session.token_hash == digest(token)))
+
+
+async def do_purge_expired_sessions(svc: Services) -> int:
+    """Housekeeping: drop sessions past their absolute lifetime."""
+    async with svc.db.transaction() as tx:
+        result = await tx.execute(delete(Session).where(Session.expires_at <= svc.clock.now()))
+    return int(getattr(result, "rowcount", 0) or 0)
