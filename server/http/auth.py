@@ -17,7 +17,6 @@ SESSION_COOKIE = "homeline_session"
 CSRF_COOKIE = "homeline_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PRINCIPAL_KEY = "homeline.principal"
 
 
 def request_token(request: web.Request) -> tuple[str | None, bool]:
@@ -43,7 +42,6 @@ async def authenticate(request: web.Request, *kinds: PrincipalKind) -> Principal
     if kinds and active.principal.kind not in kinds:
         # A different kind of account simply has no such resource.
         raise Forbidden("This needs a different kind of account.", code="wrong_account_kind")
-    request[PRINCIPAL_KEY] = active.principal
     return active.principal
 
 
