@@ -3,16 +3,19 @@ TEST_DATABASE_URL is set), an injected clock, a recording mailer, and named acto
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from server.app import create_app
 from server.config import Config
@@ -39,12 +42,38 @@ def need_service(url: str | None, what: str) -> str:
     pytest.skip(f"{what} not configured (set {what.upper()}_URL to run)")
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str | None]:
+    """A private database for this test run, created from TEST_DATABASE_URL and dropped at the
+    end, so that two runs on one server never see each other's rows."""
+    if not TEST_DATABASE_URL:
+        yield None
+        return
+    base = make_url(TEST_DATABASE_URL)
+    name = f"homeline_test_{os.getpid()}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(
+            host=base.host, port=base.port, user=base.username, password=base.password,
+            database=base.database,
+        )
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}"'))
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    yield base.set(database=name).render_as_string(hide_password=False)
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None) -> str:
     """Each test that uses the database runs on SQLite and, when configured, PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/homeline.db"
-    return need_service(TEST_DATABASE_URL, "test_database")
+    return need_service(postgres_url, "test_database")
 
 
 async def reset_schema(url: str) -> None:

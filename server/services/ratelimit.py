@@ -24,7 +24,8 @@ class Limit:
 
 # The policy, in one place.
 LOGIN_PER_ACCOUNT = Limit("login-account", 10, 300)
-LOGIN_PER_ADDRESS = Limit("login-ip", 60, 300)
+# Families behind one carrier NAT share an address: generous, but still stops a sprayer.
+LOGIN_PER_ADDRESS = Limit("login-ip", 300, 300)
 TABLET_PER_RESIDENT = Limit("tablet-resident", 5, 300)
 # Tablets in one facility share an address, so the per-address limit is generous.
 TABLET_PER_ADDRESS = Limit("tablet-ip", 300, 300)
