@@ -65,9 +65,12 @@ def attach(sio: socketio.AsyncServer, app: web.Application) -> None:
 
 
 async def tell_clients_and_stop(sio: socketio.AsyncServer) -> None:
-    """On shutdown: tell every client to reconnect shortly (to another process), then stop."""
+    """On shutdown: tell this process's clients to reconnect shortly (to another process),
+    close their connections (an open websocket would hold the shutdown back), then stop."""
     try:
-        await sio.emit("server_shutdown", {"reconnect_after_ms": 1000})
-    except Exception:  # a broken Redis must not block shutdown
-        log.warning("could not tell clients about shutdown", exc_info=True)
+        await sio.emit("server_shutdown", {"reconnect_after_ms": 1000}, ignore_queue=True)
+        if sio.eio.sockets:
+            await sio.eio.disconnect()
+    except Exception:
+        log.warning("could not tell every client about the shutdown", exc_info=True)
     await sio.shutdown()
