@@ -26,7 +26,7 @@ async def services(config: Config) -> AsyncIterator[Services]:
     """The services without the web server, for one-off commands."""
     clock = SystemClock()
     db = Database(create_engine(config.database_url))
-    mail = MailQueue(OutboxMailer(config.outbox_dir, clock), sender=config.smtp_from)
+    mail = MailQueue(OutboxMailer(config.outbox_dir, clock), sender=config.smtp_from, clock=clock)
     try:
         yield Services(
             config=config,
@@ -83,10 +83,9 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from server.app import create_app
     from server.logs import configure_logging
+    from server.runner import serve
 
     config = config.with_(
         host=args.host or config.host,
@@ -95,14 +94,7 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     configure_logging(json_lines=config.log_json)
     app = create_app(config)
     print(f"Homeline serving on {config.public_url}/ (Ctrl-C stops)", flush=True)
-    web.run_app(
-        app,
-        host=config.host,
-        port=config.port,
-        shutdown_timeout=config.shutdown_timeout,
-        access_log=None,
-        print=None,
-    )
+    asyncio.run(serve(app, config))
     return 0
 
 

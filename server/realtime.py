@@ -69,8 +69,15 @@ async def tell_clients_and_stop(sio: socketio.AsyncServer) -> None:
     close their connections (an open websocket would hold the shutdown back), then stop."""
     try:
         await sio.emit("server_shutdown", {"reconnect_after_ms": 1000}, ignore_queue=True)
+        # A socket.io disconnect packet makes the client close its own transport, which ends
+        # the websocket cleanly; engine.io's close alone is ignored by browsers.
+        for sid, _ in list(sio.manager.get_participants("/", None)):
+            await sio.disconnect(sid, ignore_queue=True)
         if sio.eio.sockets:
             await sio.eio.disconnect()
     except Exception:
         log.warning("could not tell every client about the shutdown", exc_info=True)
-    await sio.shutdown()
+    # engine.io's shutdown fails if run twice (it keeps its event but drops the task), and both
+    # the runner and the app's on_shutdown hook call this.
+    if sio.eio.service_task_handle is not None:
+        await sio.shutdown()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.appkeys import CONFIG, SERVICES
+from server.errors import Unauthenticated
 from server.http.api import Endpoint
 from server.http.auth import (
     authenticate,
@@ -57,7 +58,11 @@ async def staff_login(request: web.Request) -> web.Response:
 
 
 async def current(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
+    """Who is signed in; `null` (not an error) when nobody is, so pages can ask freely."""
+    try:
+        principal = await authenticate(request)
+    except Unauthenticated:
+        return web.json_response({"principal": None})
     return web.json_response({"principal": principal_json(principal)})
 
 
@@ -84,7 +89,13 @@ def endpoints() -> list[Endpoint]:
             ok=201,
             errors=(401, 403, 429),
         ),
-        Endpoint("GET", "/api/v1/sessions/current", current, "Who is signed in", t, auth="any"),
+        Endpoint(
+            "GET",
+            "/api/v1/sessions/current",
+            current,
+            "Who is signed in (principal null when nobody is)",
+            t,
+        ),
         Endpoint(
             "DELETE",
             "/api/v1/sessions/current",

@@ -1,0 +1,280 @@
+"""Browser fixtures: the real `homeline serve` process on the demo seed, Debian's chromium driven
+by Playwright, the mail outbox, and helpers for the family member, the resident and staff.
+
+Chromium or Playwright missing is a skip, and a failure when REQUIRE_BROWSER=1 (CI).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+
+REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+CODE_RE = re.compile(r"^\s+([A-Z0-9]{4}-[A-Z0-9]{4})\s*$", re.M)
+PASSWORD = "correct horse battery"
+STARTUP_SECONDS = 20.0
+
+
+def _missing(reason: str) -> NoReturn:
+    if REQUIRE_BROWSER:
+        pytest.fail(f"browser tests are required (REQUIRE_BROWSER=1) but {reason}")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    port: int
+    var_dir: Path
+    facility_id: int
+
+    @property
+    def outbox(self) -> Path:
+        return self.var_dir / "outbox"
+
+    def mail_to(self, address: str, *, timeout: float = 10.0) -> EmailMessage:
+        """The newest mail written to the outbox for `address`, waiting for the background
+        mail task to write it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found: list[tuple[float, EmailMessage]] = []
+            for path in self.outbox.glob("*.eml"):
+                message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                assert isinstance(message, EmailMessage)
+                if str(message["To"]).lower() == address.lower():
+                    found.append((path.stat().st_mtime, message))
+            if found:
+                return max(found, key=lambda pair: pair[0])[1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no mail to {address} in {self.outbox} after {timeout} s")
+            time.sleep(0.05)
+
+    def activation_code(self, address: str) -> str:
+        message = self.mail_to(address)
+        body = message.get_body(preferencelist=("plain",))
+        assert body is not None
+        text = body.get_content()
+        found = CODE_RE.search(text)
+        assert found, text
+        return found.group(1)
+
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+    ) -> dict[str, Any]:
+        """A JSON call without a browser, for setting the scene (bearer sessions only)."""
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None if body is None else json.dumps(body).encode()
+        status, raw = _request(self.port, method, path, data, headers)
+        if status >= 400:
+            raise AssertionError(f"{method} {path}: {status} {raw.decode(errors='replace')}")
+        return json.loads(raw) if raw else {}
+
+
+def _request(
+    port: int, method: str, path: str, body: bytes | None, headers: dict[str, str]
+) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _homeline() -> list[str]:
+    script = Path(sys.executable).parent / "homeline"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`homeline migrate`, `homeline demo`, then `homeline serve` on a free port; SIGTERM at the
+    end, and the process must exit on its own."""
+    root = tmp_path_factory.mktemp("homeline-browser")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "HOMELINE_VAR": str(root / "var"),
+        "PORT": str(port),
+        "PUBLIC_URL": url,
+        "LOG_FORMAT": "text",
+    }
+    for name in ("DATABASE_URL", "REDIS_URL", "SMTP_HOST", "SECRET_KEY"):
+        env.pop(name, None)
+    cli = _homeline()
+    subprocess.run([*cli, "migrate"], env=env, cwd=root, check=True, capture_output=True)
+    demo = subprocess.run(
+        [*cli, "demo"], env=env, cwd=root, check=True, capture_output=True, text=True
+    )
+    facility = re.search(r"facility (\d+)", demo.stdout)
+    assert facility, demo.stdout
+    log_path = root / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([*cli, "serve"], env=env, cwd=root, stdout=log, stderr=log)
+    try:
+        _wait_healthy(port, proc, log_path)
+        yield LiveServer(
+            url=url, port=port, var_dir=root / "var", facility_id=int(facility.group(1))
+        )
+    finally:
+        _stop(proc, log_path)
+
+
+def _stop(proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    """SIGTERM, as a service manager would; a server that died early or ignores it fails."""
+    if proc.poll() is not None:
+        pytest.fail(f"server exited early with {proc.returncode}:\n{_tail(log_path)}")
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"server ignored SIGTERM:\n{_tail(log_path)}")
+
+
+def _tail(log_path: Path) -> str:
+    return log_path.read_text(errors="replace")[-4000:]
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        try:
+            if _request(port, "GET", "/healthz", None, {})[0] == 200:
+                return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"server did not become healthy:\n{_tail(log_path)}")
+        time.sleep(0.05)
+
+
+# Module scope, not session: while sync Playwright runs, its event loop is the thread's running
+# loop, and the async tests that pytest runs afterwards could not start theirs.
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed (pip install -e .[test])")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        _missing("chromium is not installed (apt-get install -y chromium)")
+    browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture
+def new_context(
+    browser: Browser, live_server: LiveServer
+) -> Iterator[Callable[[], BrowserContext]]:
+    """Fresh browser profiles (one per person), each failing the test on a page error or a
+    console error (a CSP violation shows up there)."""
+    contexts: list[BrowserContext] = []
+    problems: list[str] = []
+
+    def make() -> BrowserContext:
+        context = browser.new_context(
+            base_url=live_server.url, viewport={"width": 1024, "height": 800}
+        )
+        context.set_default_timeout(5000)
+        context.on("weberror", lambda error: problems.append(f"page error: {error.error}"))
+        context.on(
+            "console",
+            lambda message: (
+                problems.append(f"console {message.type}: {message.text}")
+                if message.type == "error" and not _expected_console_error(message.text)
+                else None
+            ),
+        )
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not problems, "\n".join(problems)
+
+
+def _expected_console_error(text: str) -> bool:
+    # The browser logs every non-2xx fetch; the tests provoke some on purpose (a 422 from
+    # sign-up). Those are answers, not page bugs.
+    return "Failed to load resource" in text
+
+
+@dataclass(frozen=True)
+class Resident:
+    number: str
+    pin: str
+    name: str
+
+
+MARCUS = Resident("A1001", "2468", "Marcus Reed")
+DANA = Resident("A1002", "1357", "Dana Whitfield")
+
+
+def tablet_sign_in(page: Page, live_server: LiveServer, resident: Resident) -> None:
+    page.goto("/tablet")
+    form = page.locator("#login-form")
+    form.get_by_label("Facility").select_option(str(live_server.facility_id))
+    form.get_by_label("Resident number").fill(resident.number)
+    form.get_by_label("PIN").fill(resident.pin)
+    form.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Requests to connect").wait_for()
+
+
+def family_sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
+    page.goto("/#/login")
+    form = page.locator("#login-form")
+    form.get_by_label("Username").fill(username)
+    form.get_by_label("Password").fill(password)
+    form.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="My contacts").wait_for()

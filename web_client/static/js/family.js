@@ -1,0 +1,379 @@
+// The family app at /: sign up, activate, sign in, reset a password, find a person in custody,
+// ask to connect, and follow the contact list. Hash routes (#/login, #/contacts, ...), except
+// the password-reset link from the e-mail, which arrives at /reset-password?token=...
+
+import { ApiError, currentPrincipal, get, post, signOut } from "./api.js";
+import { bindForm, el, fieldError, reportError, setStatus, statusOf } from "./forms.js";
+import { connectLive } from "./live.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+const PRIVATE = new Set(["contacts", "find"]);
+const SIGNED_OUT_ONLY = new Set(["login", "signup"]);
+const STATUS_LABELS = {
+  pending: "Pending: waiting for approval",
+  approved: "Approved",
+  denied: "Denied",
+  removed: "Removed",
+  blocked: "Blocked by the facility",
+};
+const RELATIONSHIPS = [
+  ["family", "Family member"],
+  ["partner", "Spouse or partner"],
+  ["parent", "Parent"],
+  ["child", "Child"],
+  ["sibling", "Sibling"],
+  ["friend", "Friend"],
+  ["other", "Other"],
+];
+
+const state = {
+  principal: null, // the signed-in family member
+  otherSession: false, // this browser is signed in to the tablet or console app
+  live: null,
+  flash: null,
+  facilities: null,
+  started: false,
+};
+
+// ---- routing ---------------------------------------------------------------------------------
+
+function go(name) {
+  if (location.pathname !== "/") {
+    history.replaceState(null, "", `/#/${name}`);
+    route();
+  } else if (location.hash === `#/${name}`) {
+    route();
+  } else {
+    location.hash = `#/${name}`;
+  }
+}
+
+function flash(message, kind = "ok") {
+  state.flash = { message, kind };
+}
+
+function currentView() {
+  if (location.pathname === "/reset-password") {
+    if (!location.hash) return "reset";
+    history.replaceState(null, "", "/" + location.hash);
+  }
+  const name = location.hash.replace(/^#\/?/, "");
+  if (name && document.getElementById(`view-${name}`)) return name;
+  return state.principal ? "contacts" : "login";
+}
+
+function route() {
+  let name = currentView();
+  if (PRIVATE.has(name) && !state.principal) {
+    flash(state.flash?.message || "Please sign in first.", state.flash?.kind || "info");
+    name = "login";
+  } else if (SIGNED_OUT_ONLY.has(name) && state.principal) {
+    name = "contacts";
+  }
+  for (const view of document.querySelectorAll("main > section")) {
+    view.hidden = view.id !== `view-${name}`;
+  }
+  const view = document.getElementById(`view-${name}`);
+  document.title = `${view.dataset.title} · Homeline`;
+  for (const link of document.querySelectorAll("nav a")) {
+    if (link.getAttribute("href") === `#/${name}`) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  const pageStatus = $("#page-status");
+  setStatus(pageStatus, state.flash?.message || "", state.flash?.kind);
+  state.flash = null;
+  // Move focus to the new view's heading so screen readers announce the change; not on the
+  // first load, where the browser's own focus handling is right.
+  if (state.started) view.querySelector("h1").focus();
+  state.started = true;
+
+  if (name === "contacts") loadContacts();
+  if (name === "find") loadFacilities();
+  if (name === "reset") prepareReset();
+}
+
+// ---- signed in or not --------------------------------------------------------------------------
+
+function setPrincipal(principal) {
+  state.principal = principal;
+  $("#nav-in").hidden = !principal;
+  $("#nav-out").hidden = Boolean(principal);
+  $("#whoami").textContent = principal ? `Signed in as ${principal.display_name}` : "";
+  if (principal && !state.live) {
+    state.live = connectLive($("#live"), {
+      onEvent: (event) => {
+        if (String(event?.type || "").startsWith("contact.")) refreshVisibleList();
+      },
+      onReconnect: refreshVisibleList,
+    });
+  } else if (!principal && state.live) {
+    state.live.close();
+    state.live = null;
+  }
+}
+
+function refreshVisibleList() {
+  if (!$("#view-contacts").hidden) loadContacts();
+}
+
+function sessionEnded() {
+  setPrincipal(null);
+  flash("Your session has ended. Please sign in again.", "info");
+  go("login");
+}
+
+// ---- accounts ----------------------------------------------------------------------------------
+
+bindForm($("#signup-form"), async (values, form) => {
+  const answer = await post("/api/v1/accounts", values);
+  $("#act-email").value = values.email;
+  $("#resend-email").value = values.email;
+  form.reset();
+  flash(`${answer.message} Enter the code from the e-mail below.`, "ok");
+  go("activate");
+  return "";
+});
+
+bindForm($("#activate-form"), async (values, form) => {
+  const answer = await post("/api/v1/accounts/activate", values);
+  form.reset();
+  flash(`${answer.message} You can sign in now.`, "ok");
+  go("login");
+  return "";
+});
+
+bindForm($("#resend-form"), async (values) => {
+  const answer = await post("/api/v1/accounts/activation/resend", values);
+  $("#act-email").value = values.email;
+  return answer.message;
+});
+
+bindForm($("#forgot-form"), async (values) => {
+  const answer = await post("/api/v1/password-resets", values);
+  return answer.message;
+});
+
+function resetToken() {
+  return new URLSearchParams(location.search).get("token") || "";
+}
+
+function prepareReset() {
+  if (!resetToken()) {
+    setStatus(
+      statusOf($("#reset-form")),
+      "This link is incomplete. Open the link from the e-mail again, or ask for a new one.",
+      "error",
+    );
+  }
+}
+
+bindForm($("#reset-form"), async (values, form) => {
+  if (values.password !== values.password_confirm) {
+    throw fieldError({ password_confirm: "The passwords do not match." });
+  }
+  const answer = await post("/api/v1/password-resets/confirm", {
+    token: resetToken(),
+    password: values.password,
+  });
+  form.reset();
+  flash(answer.message, "ok");
+  go("login");
+  return "";
+});
+
+bindForm($("#login-form"), async (values, form) => {
+  if (state.otherSession) {
+    // One browser holds one session: end the tablet or console session first.
+    await signOut();
+    state.otherSession = false;
+  }
+  try {
+    const answer = await post("/api/v1/sessions", {
+      username: values.username,
+      password: values.password,
+    });
+    form.reset();
+    setPrincipal(answer.principal);
+    go("contacts");
+    return "";
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.code !== "not_activated") throw error;
+    reportError(form, error);
+    const region = statusOf(form);
+    region.append(" ", el("a", { href: "#/activate" }, "Enter your code"), " or ",
+      el("a", { href: "#/resend" }, "get a new one"), ".");
+    return null;
+  }
+});
+
+$("#sign-out").addEventListener("click", async () => {
+  try {
+    await signOut();
+  } catch (error) {
+    setStatus($("#page-status"), error.message, "error");
+    return;
+  }
+  setPrincipal(null);
+  flash("You are signed out.", "ok");
+  go("login");
+});
+
+// ---- contacts ----------------------------------------------------------------------------------
+
+async function loadContacts() {
+  const status = $("#contacts-status");
+  const list = $("#contacts-list");
+  list.setAttribute("aria-busy", "true");
+  try {
+    const { contacts } = await get("/api/v1/contacts");
+    list.replaceChildren(...contacts.map(contactItem));
+    $("#contacts-empty").hidden = contacts.length > 0;
+    if (status.dataset.kind === "error") setStatus(status, "");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return sessionEnded();
+    setStatus(status, error.message, "error");
+  } finally {
+    list.removeAttribute("aria-busy");
+  }
+}
+
+function contactItem(contact) {
+  const name = contact.resident.name;
+  const item = el(
+    "li",
+    { dataset: { contactId: contact.id, status: contact.status } },
+    el(
+      "div",
+      { class: "who" },
+      el("span", { class: "name" }, name),
+      el(
+        "span",
+        { class: "meta" },
+        `#${contact.resident.resident_number} · ${contact.facility.name} · ${contact.relationship}`,
+      ),
+    ),
+    el("span", { class: "badge", dataset: { status: contact.status } },
+      STATUS_LABELS[contact.status] || contact.status),
+  );
+  if (contact.status === "pending" || contact.status === "approved") {
+    const remove = el("button", { type: "button", class: "secondary", "aria-label": `Remove ${name}` },
+      "Remove");
+    remove.addEventListener("click", () => confirmRemove(item, remove, contact));
+    item.append(el("div", { class: "actions" }, remove));
+  }
+  return item;
+}
+
+function confirmRemove(item, button, contact) {
+  const name = contact.resident.name;
+  const yes = el("button", { type: "button", class: "danger" }, "Yes, remove");
+  const no = el("button", { type: "button", class: "secondary" }, "Keep");
+  const row = el("div", { class: "confirm-row", role: "group", "aria-label": `Remove ${name}?` },
+    el("span", {}, `Remove ${name}?`), yes, no);
+  button.parentElement.replaceWith(row);
+  yes.focus();
+  // The list is redrawn afterwards: put focus back where the keyboard user was.
+  const refocus = async () => {
+    await loadContacts();
+    const again = $(`#contacts-list [data-contact-id="${contact.id}"] button`);
+    (again || $("#view-contacts h1")).focus();
+  };
+  no.addEventListener("click", refocus);
+  yes.addEventListener("click", async () => {
+    yes.disabled = no.disabled = true;
+    try {
+      await post(`/api/v1/contacts/${contact.id}/remove`);
+      setStatus($("#contacts-status"), `${name} is removed from your contacts.`, "ok");
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) return sessionEnded();
+      setStatus($("#contacts-status"), error.message, "error");
+    }
+    await refocus();
+  });
+}
+
+$("#contacts-refresh").addEventListener("click", () => loadContacts());
+
+// ---- find a person -----------------------------------------------------------------------------
+
+async function loadFacilities() {
+  const select = $("#find-facility");
+  if (state.facilities) return;
+  try {
+    const { facilities } = await get("/api/v1/facilities");
+    state.facilities = facilities;
+    select.replaceChildren(
+      ...facilities.map((f) => el("option", { value: f.id }, `${f.name} (${f.city}, ${f.state})`)),
+    );
+  } catch (error) {
+    setStatus(statusOf($("#find-form")), error.message, "error");
+  }
+}
+
+bindForm($("#find-form"), async (values) => {
+  const q = values.q.trim();
+  if (q.length < 2) throw fieldError({ q: "Type at least 2 characters." });
+  const { residents } = await get("/api/v1/residents", { facility_id: values.facility_id, q });
+  const results = $("#find-results");
+  results.replaceChildren(...residents.map(resultItem));
+  if (!residents.length) return "No one found. Check the spelling, or try the resident number.";
+  return residents.length === 1 ? "1 person found." : `${residents.length} people found.`;
+});
+
+function resultItem(resident) {
+  const name = `${resident.first_name} ${resident.last_name}`;
+  const selectId = `rel-${resident.id}`;
+  const form = el(
+    "form",
+    { class: "inline-form", id: `connect-${resident.id}`, "aria-label": `Ask to connect with ${name}` },
+    el(
+      "div",
+      { class: "field" },
+      el("label", { for: selectId }, `Your relationship to ${resident.first_name}`),
+      el(
+        "select",
+        { id: selectId, name: "relationship" },
+        RELATIONSHIPS.map(([value, label]) => el("option", { value }, label)),
+      ),
+    ),
+    el("div", { class: "field submit" }, el("button", { type: "submit" }, "Ask to connect")),
+    el("p", { class: "form-status", role: "status", "aria-live": "polite" }),
+  );
+  bindForm(form, async (values) => {
+    try {
+      await post("/api/v1/contacts", { resident_id: resident.id, relationship: values.relationship });
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) return sessionEnded();
+      throw error;
+    }
+    return `Request sent. ${name} will see it on their tablet.`;
+  });
+  return el(
+    "li",
+    { dataset: { residentId: resident.id } },
+    el(
+      "div",
+      { class: "who" },
+      el("span", { class: "name" }, name),
+      el("span", { class: "meta" }, `Resident number ${resident.resident_number}`),
+    ),
+    form,
+  );
+}
+
+// ---- start -------------------------------------------------------------------------------------
+
+async function start() {
+  try {
+    const principal = await currentPrincipal();
+    if (principal && principal.kind === "family") setPrincipal(principal);
+    else state.otherSession = Boolean(principal);
+  } catch (error) {
+    flash(error.message, "error");
+  }
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+start();

@@ -1,0 +1,153 @@
+// The resident's tablet at /tablet: sign in with facility, resident number and PIN, then
+// approve or deny requests to connect and see the approved contacts.
+
+import { ApiError, currentPrincipal, get, post, signOut } from "./api.js";
+import { bindForm, el, setStatus, statusOf } from "./forms.js";
+import { connectLive } from "./live.js";
+
+const $ = (selector) => document.querySelector(selector);
+const state = { principal: null, otherSession: false, live: null };
+
+function show(principal, message = "", kind = "ok") {
+  state.principal = principal;
+  $("#view-login").hidden = Boolean(principal);
+  $("#view-home").hidden = !principal;
+  $("#nav-in").hidden = !principal;
+  $("#whoami").textContent = principal ? principal.display_name : "";
+  document.title = principal ? "My contacts · Homeline tablet" : "Sign in · Homeline tablet";
+  setStatus($("#page-status"), message, kind);
+  if (principal) {
+    if (!state.live) {
+      state.live = connectLive($("#live"), {
+        onEvent: (event) => {
+          if (String(event?.type || "").startsWith("contact.")) loadContacts();
+        },
+        onReconnect: loadContacts,
+      });
+    }
+    loadContacts();
+  } else {
+    if (state.live) state.live.close();
+    state.live = null;
+    loadFacilities();
+  }
+}
+
+async function loadFacilities() {
+  const select = $("#t-facility");
+  if (select.options.length) return;
+  try {
+    const { facilities } = await get("/api/v1/facilities");
+    select.replaceChildren(...facilities.map((f) => el("option", { value: f.id }, f.name)));
+  } catch (error) {
+    setStatus(statusOf($("#login-form")), error.message, "error");
+  }
+}
+
+function sessionEnded() {
+  show(null, "Your session has ended. Please sign in again.", "info");
+}
+
+async function loadContacts() {
+  const status = $("#home-status");
+  try {
+    const { contacts } = await get("/api/v1/contacts");
+    const pending = contacts.filter((c) => c.status === "pending");
+    const approved = contacts.filter((c) => c.status === "approved");
+    $("#pending-list").replaceChildren(...pending.map(pendingItem));
+    $("#approved-list").replaceChildren(...approved.map(approvedItem));
+    $("#pending-empty").hidden = pending.length > 0;
+    $("#approved-empty").hidden = approved.length > 0;
+    if (status.dataset.kind === "error") setStatus(status, "");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return sessionEnded();
+    setStatus(status, error.message, "error");
+  }
+}
+
+function who(contact) {
+  return el(
+    "div",
+    { class: "who" },
+    el("span", { class: "name" }, contact.family.name),
+    el("span", { class: "meta" }, `Relationship: ${contact.relationship}`),
+  );
+}
+
+function pendingItem(contact) {
+  const name = contact.family.name;
+  const approve = el("button", { type: "button", class: "ok", "aria-label": `Approve ${name}` },
+    "Approve");
+  const deny = el("button", { type: "button", class: "danger", "aria-label": `Deny ${name}` },
+    "Deny");
+  approve.addEventListener("click", () => decide(contact, "approve", [approve, deny]));
+  deny.addEventListener("click", () => decide(contact, "deny", [approve, deny]));
+  return el("li", { dataset: { contactId: contact.id, status: contact.status } },
+    who(contact), el("div", { class: "actions" }, approve, deny));
+}
+
+function approvedItem(contact) {
+  return el("li", { dataset: { contactId: contact.id, status: contact.status } }, who(contact),
+    el("span", { class: "badge", dataset: { status: contact.status } }, "Approved"));
+}
+
+async function decide(contact, action, buttons) {
+  buttons.forEach((b) => (b.disabled = true));
+  const status = $("#home-status");
+  try {
+    await post(`/api/v1/contacts/${contact.id}/${action}`);
+    setStatus(status,
+      action === "approve" ? `${contact.family.name} is now a contact.`
+        : `You denied the request from ${contact.family.name}.`, "ok");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return sessionEnded();
+    setStatus(status, error.message, "error");
+  }
+  await loadContacts();
+  $("#pending-heading").focus();
+}
+
+bindForm($("#login-form"), async (values, form) => {
+  if (state.otherSession) {
+    await signOut();
+    state.otherSession = false;
+  }
+  const answer = await post("/api/v1/tablet/sessions", {
+    facility_id: Number(values.facility_id),
+    resident_number: values.resident_number.trim(),
+    pin: values.pin,
+    session: "cookie",
+  });
+  form.reset();
+  show(answer.principal);
+  $("#pending-heading").focus();
+  return "";
+});
+
+$("#refresh").addEventListener("click", () => loadContacts());
+
+$("#sign-out").addEventListener("click", async () => {
+  try {
+    await signOut();
+  } catch (error) {
+    setStatus($("#page-status"), error.message, "error");
+    return;
+  }
+  show(null, "You are signed out.", "ok");
+});
+
+async function start() {
+  let principal = null;
+  try {
+    principal = await currentPrincipal();
+  } catch (error) {
+    setStatus($("#page-status"), error.message, "error");
+  }
+  if (principal && principal.kind === "resident") show(principal);
+  else {
+    state.otherSession = Boolean(principal);
+    show(null);
+  }
+}
+
+start();
