@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -82,7 +83,7 @@ def _services_ctx(
         limiter: RateLimiter = (
             RedisRateLimiter(redis, clock) if redis is not None else MemoryRateLimiter(clock)
         )
-        mail = MailQueue(mailer or _mailer(config, clock), sender=config.smtp_from)
+        mail = MailQueue(mailer or _mailer(config, clock), sender=config.smtp_from, clock=clock)
         mail.start()
         app[SERVICES] = Services(
             config=config,
@@ -115,20 +116,28 @@ def _mailer(config: Config, clock: Clock) -> Mailer:
 
 
 async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+
     async def run() -> None:
-        while True:
+        while not stop.is_set():
             try:
                 purged = await do_purge_expired_sessions(app[SERVICES])
                 if purged:
                     log.info("expired sessions purged", extra={"count": purged})
             except Exception:
                 log.exception("housekeeping failed")
-            await asyncio.sleep(HOUSEKEEPING_EVERY)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), HOUSEKEEPING_EVERY)
 
     task = asyncio.create_task(run(), name="housekeeping")
     try:
         yield
     finally:
+        # Let a purge in progress finish rather than cancel it mid-query: a cancelled SQLite
+        # query's worker thread would answer after the event loop has closed.
+        stop.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), app[CONFIG].shutdown_timeout)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 

@@ -54,7 +54,10 @@ def postgres_url() -> Iterator[str | None]:
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(
-            host=base.host, port=base.port, user=base.username, password=base.password,
+            host=base.host,
+            port=base.port,
+            user=base.username,
+            password=base.password,
             database=base.database,
         )
         try:

@@ -137,7 +137,7 @@ def password_problem(password: str, *, username: str = "", email: str = "") -> s
 
 
 def parse_date_of_birth(value: str, *, today: date) -> tuple[date | None, str | None]:
-    if not DATE_RE.match(value):
+    if not DATE_RE.fullmatch(value):
         return None, "Enter the date as YYYY-MM-DD."
     try:
         born = date.fromisoformat(value)
@@ -169,7 +169,7 @@ def check_signup_form(form: SignupForm, *, today: date) -> dict[str, str]:
         if problem:
             errors[name] = problem
 
-    if not USERNAME_RE.match(form.username):
+    if not USERNAME_RE.fullmatch(form.username):
         errors["username"] = (
             "Use 3 to 32 characters: letters, digits, '.', '_' or '-', starting with a letter."
         )
@@ -189,18 +189,18 @@ def check_signup_form(form: SignupForm, *, today: date) -> dict[str, str]:
     elif country == "US":
         if form.state.upper() not in US_STATES:
             errors["state"] = "Choose a US state or territory (two-letter code such as NY)."
-        if not ZIP_RE.match(form.postal_code):
+        if not ZIP_RE.fullmatch(form.postal_code):
             errors["postal_code"] = "Enter a ZIP code such as 12345 or 12345-6789."
     else:
         put("state", _required(form.state, "region or province", 100))
-        if form.postal_code and not FOREIGN_POSTAL_RE.match(form.postal_code):
+        if form.postal_code and not FOREIGN_POSTAL_RE.fullmatch(form.postal_code):
             errors["postal_code"] = "Use letters, digits, spaces or '-' (at most 20)."
 
     _, dob_problem = parse_date_of_birth(form.date_of_birth, today=today)
     put("date_of_birth", dob_problem)
     if form.gender not in GENDERS:
         errors["gender"] = "Choose one of: " + ", ".join(GENDERS) + "."
-    if len(form.email) > 254 or not EMAIL_RE.match(form.email):
+    if len(form.email) > 254 or not EMAIL_RE.fullmatch(form.email):
         errors["email"] = "Enter a valid e-mail address such as name@example.com."
     if form.email_confirm.strip().lower() != form.email.strip().lower():
         errors["email_confirm"] = "The e-mail addresses do not match."

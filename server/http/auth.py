@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -57,16 +57,18 @@ def session_response(request: web.Request, new: NewSession, *, bearer: bool) -> 
         body["token"] = new.token
     response = web.json_response(body, status=201)
     if not bearer:
+        # Measured on the injected clock, like the session itself: the wall clock may disagree.
+        now = request.app[SERVICES].clock.now()
         set_session_cookies(
-            response, new.token, new.csrf_token, new.expires_at, config.cookie_secure
+            response, new.token, new.csrf_token, new.expires_at - now, config.cookie_secure
         )
     return response
 
 
 def set_session_cookies(
-    response: web.StreamResponse, token: str, csrf: str, expires: datetime, secure: bool
+    response: web.StreamResponse, token: str, csrf: str, lifetime: timedelta, secure: bool
 ) -> None:
-    max_age = max(0, int((expires - datetime.now(expires.tzinfo)).total_seconds()))
+    max_age = max(0, int(lifetime.total_seconds()))
     response.set_cookie(
         SESSION_COOKIE,
         token,

@@ -53,6 +53,12 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         status = response.status
         response.headers["X-Request-Id"] = rid
         return response
+    except web.HTTPException as exc:
+        # Raised outside /api/ (pages, static files, redirects): aiohttp renders these, so the
+        # id goes on the exception's headers and the metrics count its real status, not 500.
+        status = exc.status
+        exc.headers["X-Request-Id"] = rid
+        raise
     finally:
         elapsed = time.perf_counter() - started
         metrics.in_flight.dec()

@@ -6,7 +6,7 @@ import json
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from server.errors import BadRequest, FieldErrors, NotFound, TooLarge, UnsupportedMedia
 
@@ -15,9 +15,19 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Body(BaseModel):
-    """Base for JSON request bodies: unknown fields and wrong types are refused."""
+    """Base for JSON request bodies: unknown fields, wrong types and NUL characters are
+    refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text can neither store nor compare U+0000: refuse it here, with the
+        # field's name, rather than fail in the database with a 500.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("Must not contain the NUL character.")
+        return value
 
 
 class Query(BaseModel):
@@ -49,6 +59,8 @@ def _sentence(error: Any) -> str:
         )
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         return str(error["msg"]).replace("Input should be", "Must be") + "."
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
     if kind == "literal_error" or kind == "enum":
         return str(error["msg"]).replace("Input should be", "Must be") + "."
     return str(error["msg"])
@@ -67,12 +79,11 @@ async def parse_json(request: web.Request, model: type[M]) -> M:
         raise TooLarge(f"The request body is larger than {MAX_JSON_BYTES // 1024} KiB.")
     if request.content_type not in ("application/json", ""):
         raise UnsupportedMedia("Send the body as application/json.")
-    raw = await request.content.read(MAX_JSON_BYTES + 1)
-    if len(raw) > MAX_JSON_BYTES:
-        raise TooLarge(f"The request body is larger than {MAX_JSON_BYTES // 1024} KiB.")
+    raw = await _read_body(request, MAX_JSON_BYTES)
     try:
         data = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the decoder's stack is malformed input, not a 500.
         raise BadRequest("The request body is not valid JSON.", code="malformed_json") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.", code="malformed_json")
@@ -80,6 +91,19 @@ async def parse_json(request: web.Request, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise _field_errors(exc) from None
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, or TooLarge past `limit` bytes. One `read(n)` returns only what has
+    arrived so far, so a body sent in pieces (chunked, slow links) is read until its end."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(limit + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"The request body is larger than {limit // 1024} KiB.")
+    return b"".join(chunks)
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:

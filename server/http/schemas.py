@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from server.http.parsing import Body, Query
 
@@ -67,7 +67,8 @@ class TabletLoginBody(Body):
 
 class ResidentSearchQuery(Query):
     facility_id: Id
-    q: Annotated[str, Field(min_length=2, max_length=100)]
+    # Stripped before the length check: " r" would otherwise list everyone with an "r".
+    q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)]
 
 
 class ContactRequestBody(Body):

@@ -56,7 +56,9 @@ async def do_signup(svc: Services, form: SignupForm, *, address: str) -> None:
     """Create an unactivated account and mail its activation code and link.
 
     A known e-mail gets a "you already have an account" mail instead, and the caller cannot
-    tell the difference. A taken username is reported (usernames are not secret).
+    tell the difference. A taken username is reported (usernames are not secret), and checked
+    first: otherwise signing up with a username known to be taken would tell, by 422 versus
+    202, whether the e-mail has an account.
     """
     await enforce(svc.limiter, (SIGNUP_PER_ADDRESS, address))
     check_signup(svc, form)
@@ -66,14 +68,14 @@ async def do_signup(svc: Services, form: SignupForm, *, address: str) -> None:
     assert born is not None
     email = form.email.strip()
     async with svc.db.transaction() as tx:
+        if await tx.scalar(
+            select(FamilyAccount.id).where(FamilyAccount.username_key == form.username.lower())
+        ):
+            raise FieldErrors({"username": "This username is taken; choose another."})
         if await _account_by_email(tx, email) is not None:
             existing = True
         else:
             existing = False
-            if await tx.scalar(
-                select(FamilyAccount.id).where(FamilyAccount.username_key == form.username.lower())
-            ):
-                raise FieldErrors({"username": "This username is taken; choose another."})
             account = _new_account(form, email=email, born=born, password_hash=password_hash)
             account.created_at = account.terms_accepted_at = now
             tx.add(account)

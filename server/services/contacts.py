@@ -43,6 +43,21 @@ async def do_request_contact(
     is harmless); the flag says whether anything changed."""
     if actor.kind is not PrincipalKind.FAMILY:
         raise Forbidden("Only family accounts can ask to connect with a resident.")
+    # Two tries: a concurrent retry may insert the same pair first (there was no row to lock
+    # yet); asking again then finds that request and answers like any other retry.
+    for _ in range(2):
+        try:
+            return await _request_contact(
+                svc, actor, resident_id=resident_id, relationship=relationship
+            )
+        except IntegrityError:
+            continue
+    raise Conflict("You have already asked to connect with this person.")
+
+
+async def _request_contact(
+    svc: Services, actor: Principal, *, resident_id: int, relationship: str
+) -> tuple[ContactView, bool]:
     now = svc.clock.now()
     async with svc.db.transaction() as tx:
         resident = await tx.get(Resident, resident_id)
@@ -70,10 +85,7 @@ async def do_request_contact(
         contact.updated_at = now
         contact.requested_at = now
         contact.status_reason = None
-        try:
-            await tx.flush()
-        except IntegrityError:
-            raise Conflict("You have already asked to connect with this person.") from None
+        await tx.flush()
         return await _view(tx, contact), True
 
 

@@ -51,6 +51,8 @@ async def search_residents(svc: Services, *, facility_id: int, query: str) -> li
     """Exact resident number, or every word of `query` found in the name (case-insensitive)."""
     await access_facility(svc, facility_id=facility_id)
     words = query.lower().split()
+    if not words:
+        return []
     by_name = [Resident.search_name.contains(w, autoescape=True) for w in words]
     stmt = (
         select(Resident)

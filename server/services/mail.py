@@ -11,6 +11,7 @@ import logging
 import re
 import secrets
 from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Protocol
 
@@ -87,9 +88,11 @@ class MailQueue:
 
     RETRY_DELAYS = (1.0, 5.0, 30.0)
 
-    def __init__(self, mailer: Mailer, *, sender: str) -> None:
+    def __init__(self, mailer: Mailer, *, sender: str, clock: Clock) -> None:
         self._mailer = mailer
         self._sender = sender
+        self._clock = clock
+        self._domain = parseaddr(sender)[1].rpartition("@")[2] or "homeline.local"
         self._queue: asyncio.Queue[EmailMessage] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -98,6 +101,10 @@ class MailQueue:
         message["From"] = self._sender
         message["To"] = to
         message["Subject"] = subject
+        # Required by RFC 5322 (Date) and expected by receivers' spam filters (Message-ID);
+        # SMTP does not add them on the way.
+        message["Date"] = format_datetime(self._clock.now())
+        message["Message-ID"] = f"<{secrets.token_hex(16)}@{self._domain}>"
         message.set_content(text)
         return message
 

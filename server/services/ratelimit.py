@@ -6,6 +6,7 @@ login back for at most one window (5 minutes), never lock it for long.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,6 +52,12 @@ async def enforce(limiter: RateLimiter, *checks: tuple[Limit, str]) -> None:
         raise RateLimited(max(waits))
 
 
+def _seconds_left(remaining: float) -> int:
+    """Whole seconds until the window ends, rounded up: waiting that long is always enough,
+    and at a window's start it is the window itself (300, not 301)."""
+    return max(1, math.ceil(remaining))
+
+
 class MemoryRateLimiter:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
@@ -68,7 +75,7 @@ class MemoryRateLimiter:
         if len(self._counts) > 100_000:
             self._counts = {b: v for b, v in self._counts.items() if v[0] > now}
         if count > limit.limit:
-            return int(ends - now) + 1
+            return _seconds_left(ends - now)
         return None
 
     async def close(self) -> None:
@@ -90,7 +97,7 @@ class RedisRateLimiter:
             pipe.expire(name, limit.window + 5)
             count, _ = await pipe.execute()
         if int(count) > limit.limit:
-            return int((window + 1) * limit.window - now) + 1
+            return _seconds_left((window + 1) * limit.window - now)
         return None
 
     async def close(self) -> None:

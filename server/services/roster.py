@@ -27,6 +27,9 @@ ROSTER_COLUMNS = (
 )
 NUMBER_RE = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 PIN_RE = re.compile(r"^\d{4,12}$")
+# date.fromisoformat also takes "19880314" and week dates ("1988-W11-1"): the roster's
+# format is the one the help text promises.
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 USERNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{2,31}$")
 
 
@@ -87,8 +90,10 @@ def _row_problem(r: dict[str, str], seen: set[str]) -> str | None:
         if not r[name] or len(r[name]) > 100:
             return f"{name} must be 1-100 characters"
     try:
-        date.fromisoformat(r["date_of_birth"])
+        real_date = bool(date.fromisoformat(r["date_of_birth"]))
     except ValueError:
+        real_date = False
+    if not real_date or not DATE_RE.fullmatch(r["date_of_birth"]):
         return "date_of_birth must be a real date as YYYY-MM-DD"
     if not r["housing_unit"] or len(r["housing_unit"]) > 64:
         return "housing_unit must be 1-64 characters"
