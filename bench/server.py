@@ -36,8 +36,9 @@ def free_port() -> int:
 
 
 def homeline(*args: str, env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-m", "server.cli", *args], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "server.cli", *args], env=env, check=True, stdout=subprocess.DEVNULL
+    )
 
 
 @contextlib.contextmanager
@@ -55,8 +56,10 @@ def running_server(extra_env: dict[str, str] | None = None) -> Iterator[RunningS
         homeline("migrate", env=env)
         homeline("demo", env=env)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve"], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "server.cli", "serve"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         url = f"http://127.0.0.1:{port}"
         try:

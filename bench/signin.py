@@ -29,15 +29,24 @@ async def create_accounts(server: RunningServer, n: int) -> list[str]:
     async with aiohttp.ClientSession() as http:
         for i, name in enumerate(names):
             body = {
-                "username": name, "password": PASSWORD, "password_confirm": PASSWORD,
-                "first_name": "Bench", "last_name": f"User{i}", "address_line1": "1 Main St",
-                "city": "Albany", "state": "NY", "postal_code": "12207",
-                "date_of_birth": "1980-01-01", "gender": "other",
-                "email": f"{name}@example.com", "email_confirm": f"{name}@example.com",
+                "username": name,
+                "password": PASSWORD,
+                "password_confirm": PASSWORD,
+                "first_name": "Bench",
+                "last_name": f"User{i}",
+                "address_line1": "1 Main St",
+                "city": "Albany",
+                "state": "NY",
+                "postal_code": "12207",
+                "date_of_birth": "1980-01-01",
+                "gender": "other",
+                "email": f"{name}@example.com",
+                "email_confirm": f"{name}@example.com",
                 "accept_terms": True,
             }
-            async with http.post(f"{server.url}/api/v1/accounts", json=body,
-                                 headers={"X-Forwarded-For": address(i)}) as resp:
+            async with http.post(
+                f"{server.url}/api/v1/accounts", json=body, headers={"X-Forwarded-For": address(i)}
+            ) as resp:
                 assert resp.status == 202, await resp.text()
         deadline = time.monotonic() + 30
         while len(server.outbox()) < n and time.monotonic() < deadline:
@@ -46,9 +55,11 @@ async def create_accounts(server: RunningServer, n: int) -> list[str]:
             text = message.get_payload(decode=True).decode()  # type: ignore[union-attr]
             code = re.search(r"^\s+([A-Z0-9]{4}-[A-Z0-9]{4})\s*$", text, re.M)
             assert code is not None
-            async with http.post(f"{server.url}/api/v1/accounts/activate",
-                                 json={"email": message["To"], "code": code.group(1)},
-                                 headers={"X-Forwarded-For": address(10_000 + i)}) as resp:
+            async with http.post(
+                f"{server.url}/api/v1/accounts/activate",
+                json={"email": message["To"], "code": code.group(1)},
+                headers={"X-Forwarded-For": address(10_000 + i)},
+            ) as resp:
                 assert resp.status == 200, await resp.text()
     return names
 
@@ -65,8 +76,11 @@ async def load(server: RunningServer, names: list[str], *, concurrency: int, tot
             i = queue.get_nowait()
             body = {"username": names[i % len(names)], "password": PASSWORD, "session": "bearer"}
             started = time.perf_counter()
-            async with http.post(f"{server.url}/api/v1/sessions", json=body,
-                                 headers={"X-Forwarded-For": address(20_000 + i)}) as resp:
+            async with http.post(
+                f"{server.url}/api/v1/sessions",
+                json=body,
+                headers={"X-Forwarded-For": address(20_000 + i)},
+            ) as resp:
                 await resp.read()
                 statuses[resp.status] = statuses.get(resp.status, 0) + 1
             latencies.append(time.perf_counter() - started)
@@ -78,8 +92,10 @@ async def load(server: RunningServer, names: list[str], *, concurrency: int, tot
     latencies.sort()
     print(f"sign-ins: {total} in {elapsed:.2f} s with {concurrency} concurrent clients")
     print(f"  throughput  {total / elapsed:8.1f} sign-ins/s   statuses {statuses}")
-    print(f"  latency p50 {statistics.median(latencies) * 1000:8.1f} ms"
-          f"   p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms")
+    print(
+        f"  latency p50 {statistics.median(latencies) * 1000:8.1f} ms"
+        f"   p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms"
+    )
 
 
 def main() -> None:

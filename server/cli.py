@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
 from server.clock import SystemClock
 from server.config import Config
 from server.errors import DomainError, FieldErrors
@@ -54,6 +56,13 @@ def _run(config: Config, job: Callable[[Services], Awaitable[int]]) -> int:
         return 2
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except (OperationalError, ProgrammingError) as exc:
+        print(
+            f"error: the database is not ready ({type(exc.orig).__name__}). "
+            "Is DATABASE_URL right, and has `homeline migrate` been run?",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -29,7 +29,12 @@ def room_of(principal: Principal) -> str:
 
 
 def create_socket_server(config: Config) -> socketio.AsyncServer:
-    manager = socketio.AsyncRedisManager(config.redis_url) if config.redis_url else None
+    # A channel of our own, so another application's socket.io on the same Redis stays apart.
+    manager = (
+        socketio.AsyncRedisManager(config.redis_url, channel="homeline")
+        if config.redis_url
+        else None
+    )
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,

@@ -269,3 +269,10 @@ def test_staff_for_unknown_facility_is_refused(seeded: Install) -> None:
     assert done.returncode == 2
     assert "No facility with id 99" in done.stderr
     assert seeded.rows("SELECT count(*) FROM staff WHERE username = 'bob'") == [(0,)]
+
+
+def test_commands_on_an_unmigrated_database_say_to_migrate(fresh: Install) -> None:
+    done = fresh.run("demo")
+    assert done.returncode == 2
+    assert "homeline migrate" in done.stderr
+    assert "Traceback" not in done.stderr

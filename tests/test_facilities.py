@@ -134,3 +134,12 @@ async def test_resident_search_wildcards_are_literal(
         status, data = await search(app_client, facility_id=world.facility_id, q=q)
         assert status == 200, q
         assert data["residents"] == [], q
+
+
+async def test_resident_search_with_nul_character_is_refused(
+    app_client: TestClient[Any, Any], world: World
+) -> None:
+    """PostgreSQL cannot compare U+0000: refused with a field error, never a 500."""
+    status, data = await search(app_client, facility_id=world.facility_id, q="re\x00ed")
+    assert status == 422
+    assert "q" in data["error"]["fields"]

@@ -192,6 +192,16 @@ async def test_sixth_pin_attempt_in_five_minutes_is_refused(
     assert (await app_client.post(TABLET, json=pin("2468"))).status == 201
 
 
+async def test_successful_pin_log_ins_never_use_up_the_limit(
+    app_client: TestClient[Any, Any], world: World
+) -> None:
+    """Only failures count: tablets waking up together behind one address are never refused."""
+    body = {"facility_id": world.facility_id, "resident_number": "A1001", "pin": "2468"}
+    for _ in range(12):
+        assert (await app_client.post(TABLET, json=body)).status == 201
+    assert (await app_client.post(TABLET, json={**body, "pin": "0000"})).status == 401
+
+
 # --- sign-up ------------------------------------------------------------------------------
 
 
@@ -319,6 +329,17 @@ async def test_redis_limiter_refuses_the_eleventh_hit_until_the_window_ends(
     assert await limiter.hit(LOGIN_PER_ACCOUNT, "family:jane") is not None
     clock.advance(seconds=1)
     assert await limiter.hit(LOGIN_PER_ACCOUNT, "family:jane") is None
+
+
+async def test_redis_limiter_wait_does_not_count(redis_limiter: Any) -> None:
+    limiter, _, _ = redis_limiter
+    for _ in range(9):
+        await limiter.hit(LOGIN_PER_ACCOUNT, "family:ann")
+    for _ in range(5):
+        assert await limiter.wait(LOGIN_PER_ACCOUNT, "family:ann") is None
+    await limiter.hit(LOGIN_PER_ACCOUNT, "family:ann")
+    wait = await limiter.wait(LOGIN_PER_ACCOUNT, "family:ann")
+    assert wait is not None and 0 < wait <= 300
 
 
 async def test_redis_limiter_is_shared_by_server_processes(

@@ -14,26 +14,27 @@ MAX_JSON_BYTES = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
 
 
+def _refuse_nul(value: Any) -> Any:
+    # PostgreSQL text can neither store nor compare U+0000: refuse it here, with the
+    # field's name, rather than fail in the database with a 500.
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("Must not contain the NUL character.")
+    return value
+
+
 class Body(BaseModel):
     """Base for JSON request bodies: unknown fields, wrong types and NUL characters are
     refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        # PostgreSQL text can neither store nor compare U+0000: refuse it here, with the
-        # field's name, rather than fail in the database with a 500.
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("Must not contain the NUL character.")
-        return value
+    _no_nul = field_validator("*", mode="after")(_refuse_nul)
 
 
 class Query(BaseModel):
-    """Base for query strings: values arrive as text, so numbers are converted."""
+    """Base for query strings: values arrive as text, so numbers are converted; NUL refused."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+    _no_nul = field_validator("*", mode="before")(_refuse_nul)
 
 
 def _sentence(error: Any) -> str:

@@ -1,5 +1,8 @@
 """Fixed-window rate limits, in process (embedded) or in Redis (several processes).
 
+Log-in limits count only failed attempts (so a facility's tablets waking up together behind
+one address are never refused); the others count every attempt.
+
 Limits are short on purpose: a stranger hammering someone's username can hold that account's
 login back for at most one window (5 minutes), never lock it for long.
 """
@@ -42,6 +45,10 @@ class RateLimiter(Protocol):
         """Count one attempt; the seconds to wait if the limit is now exceeded, else None."""
         ...
 
+    async def wait(self, limit: Limit, key: str) -> int | None:
+        """Without counting: the seconds to wait if the limit is already used up, else None."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -50,6 +57,18 @@ async def enforce(limiter: RateLimiter, *checks: tuple[Limit, str]) -> None:
     waits = [w for limit, key in checks if (w := await limiter.hit(limit, key)) is not None]
     if waits:
         raise RateLimited(max(waits))
+
+
+async def refuse_if_spent(limiter: RateLimiter, *checks: tuple[Limit, str]) -> None:
+    """For limits that count only failures (log in): refuse once the failures are used up."""
+    waits = [w for limit, key in checks if (w := await limiter.wait(limit, key)) is not None]
+    if waits:
+        raise RateLimited(max(waits))
+
+
+async def count_failure(limiter: RateLimiter, *checks: tuple[Limit, str]) -> None:
+    for limit, key in checks:
+        await limiter.hit(limit, key)
 
 
 def _seconds_left(remaining: float) -> int:
@@ -78,6 +97,13 @@ class MemoryRateLimiter:
             return _seconds_left(ends - now)
         return None
 
+    async def wait(self, limit: Limit, key: str) -> int | None:
+        now = self._clock.now().timestamp()
+        ends, count = self._counts.get((limit.name, key.lower()), (0.0, 0))
+        if ends > now and count >= limit.limit:
+            return _seconds_left(ends - now)
+        return None
+
     async def close(self) -> None:
         self._counts.clear()
 
@@ -88,10 +114,21 @@ class RedisRateLimiter:
         self._clock = clock
         self._prefix = prefix
 
+    def _name(self, limit: Limit, key: str, window: int) -> str:
+        return f"{self._prefix}:{limit.name}:{key.lower()}:{window}"
+
+    async def wait(self, limit: Limit, key: str) -> int | None:
+        now = self._clock.now().timestamp()
+        window = int(now // limit.window)
+        count = await self._redis.get(self._name(limit, key, window))
+        if count is not None and int(count) >= limit.limit:
+            return _seconds_left((window + 1) * limit.window - now)
+        return None
+
     async def hit(self, limit: Limit, key: str) -> int | None:
         now = self._clock.now().timestamp()
         window = int(now // limit.window)
-        name = f"{self._prefix}:{limit.name}:{key.lower()}:{window}"
+        name = self._name(limit, key, window)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(name)
             pipe.expire(name, limit.window + 5)
