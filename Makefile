@@ -9,9 +9,7 @@ NODE := web_client/node_modules/.package-lock.json
 .PHONY: run install test lint bench clean
 
 run: $(RUNTIME) $(NODE)
-	$(VENV)/bin/homeline migrate
-	$(VENV)/bin/homeline demo --if-empty
-	$(VENV)/bin/homeline serve
+	$(VENV)/bin/homeline serve --prepare
 
 install: $(RUNTIME) $(NODE)
 

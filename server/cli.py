@@ -96,10 +96,14 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     from server.logs import configure_logging
     from server.runner import serve
 
-    config = config.with_(
-        host=args.host or config.host,
-        port=args.port or config.port,
-    )
+    config = config.with_(host=args.host or config.host, port=args.port or config.port)
+    if args.port and "PUBLIC_URL" not in os.environ:
+        config = config.with_(public_url=f"http://127.0.0.1:{args.port}")
+    # --prepare: the embedded set-up in one process, so `make run` starts faster than with three.
+    if args.prepare and (
+        cmd_migrate(config, args) or cmd_demo(config, argparse.Namespace(if_empty=True))
+    ):
+        return 2
     configure_logging(json_lines=config.log_json)
     app = create_app(config)
     print(f"Homeline serving on {config.public_url}/ (Ctrl-C stops)", flush=True)
@@ -170,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to listen on (default: HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: PORT or 8080)")
+    serve.add_argument(
+        "--prepare",
+        action="store_true",
+        help="first apply migrations and seed the demo facility if the database is empty "
+        "(what `make run` does)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser(

@@ -61,7 +61,9 @@ class Config:
         return cls(
             database_url=e.get("DATABASE_URL", f"sqlite+aiosqlite:///{var_dir}/homeline.db"),
             redis_url=e.get("REDIS_URL") or None,
-            public_url=e.get("PUBLIC_URL", defaults.public_url).rstrip("/"),
+            public_url=e.get(
+                "PUBLIC_URL", f"http://127.0.0.1:{e.get('PORT', str(defaults.port))}"
+            ).rstrip("/"),
             host=e.get("HOST", defaults.host),
             port=int(e.get("PORT", str(defaults.port))),
             secret_key=secret,
