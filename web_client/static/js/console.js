@@ -1,9 +1,10 @@
 // The staff console at /console: staff sign in, the facility's contacts, and blocking a
 // contact with a reason (the server writes it to the audit log).
 
-import { ApiError, currentPrincipal, get, post, signOut } from "./api.js";
+import { ApiError, get, post } from "./api.js";
 import { bindForm, clearErrors, el, fieldError, setStatus, statusOf } from "./forms.js";
 import { connectLive } from "./live.js";
+import { bindSignOut, startApp } from "./session.js";
 
 const $ = (selector) => document.querySelector(selector);
 const state = { principal: null, otherSession: false, live: null, blocking: null, opener: null };
@@ -154,28 +155,5 @@ bindForm($("#login-form"), async (values, form) => {
   return "";
 });
 
-$("#sign-out").addEventListener("click", async () => {
-  try {
-    await signOut();
-  } catch (error) {
-    setStatus($("#page-status"), error.message, "error");
-    return;
-  }
-  show(null, "You are signed out.", "ok");
-});
-
-async function start() {
-  let principal = null;
-  try {
-    principal = await currentPrincipal();
-  } catch (error) {
-    setStatus($("#page-status"), error.message, "error");
-  }
-  if (principal && principal.kind === "staff") show(principal);
-  else {
-    state.otherSession = Boolean(principal);
-    show(null);
-  }
-}
-
-start();
+bindSignOut(show);
+startApp("staff", show, state);

@@ -1,9 +1,10 @@
 // The resident's tablet at /tablet: sign in with facility, resident number and PIN, then
 // approve or deny requests to connect and see the approved contacts.
 
-import { ApiError, currentPrincipal, get, post, signOut } from "./api.js";
+import { ApiError, get, post } from "./api.js";
 import { bindForm, el, setStatus, statusOf } from "./forms.js";
 import { connectLive } from "./live.js";
+import { bindSignOut, startApp } from "./session.js";
 
 const $ = (selector) => document.querySelector(selector);
 const state = { principal: null, otherSession: false, live: null };
@@ -126,28 +127,5 @@ bindForm($("#login-form"), async (values, form) => {
 
 $("#refresh").addEventListener("click", () => loadContacts());
 
-$("#sign-out").addEventListener("click", async () => {
-  try {
-    await signOut();
-  } catch (error) {
-    setStatus($("#page-status"), error.message, "error");
-    return;
-  }
-  show(null, "You are signed out.", "ok");
-});
-
-async function start() {
-  let principal = null;
-  try {
-    principal = await currentPrincipal();
-  } catch (error) {
-    setStatus($("#page-status"), error.message, "error");
-  }
-  if (principal && principal.kind === "resident") show(principal);
-  else {
-    state.otherSession = Boolean(principal);
-    show(null);
-  }
-}
-
-start();
+bindSignOut(show);
+startApp("resident", show, state);
