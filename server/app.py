@@ -28,6 +28,7 @@ from server.realtime import attach, create_socket_server, tell_clients_and_stop
 from server.services.context import Services
 from server.services.mail import Mailer, MailQueue, OutboxMailer, SmtpMailer
 from server.services.passwords import Hasher
+from server.services.payments import PaymentGateway, SandboxGateway
 from server.services.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.services.sessions import do_purge_expired_sessions
 from server.storage.db import Database, create_engine
@@ -56,6 +57,7 @@ def create_app(
     clock: Clock | None = None,
     mailer: Mailer | None = None,
     hasher: Hasher | None = None,
+    gateway: PaymentGateway | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[request_context], client_max_size=1024**2)
     app[CONFIG] = config
@@ -67,14 +69,16 @@ def create_app(
     sio = create_socket_server(config)
     app[SIO] = sio
     attach(sio, app)
-    app.cleanup_ctx.append(_services_ctx(clock or SystemClock(), mailer, hasher))
+    app.cleanup_ctx.append(
+        _services_ctx(clock or SystemClock(), mailer, hasher, gateway or SandboxGateway())
+    )
     app.cleanup_ctx.append(_housekeeping_ctx)
     app.on_shutdown.append(_tell_sockets)
     return app
 
 
 def _services_ctx(
-    clock: Clock, mailer: Mailer | None, hasher: Hasher | None
+    clock: Clock, mailer: Mailer | None, hasher: Hasher | None, gateway: PaymentGateway
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
@@ -92,6 +96,7 @@ def _services_ctx(
             hasher=hasher or Hasher(),
             limiter=limiter,
             mail=mail,
+            gateway=gateway,
         )
         try:
             yield

@@ -19,6 +19,7 @@ from server.errors import DomainError, FieldErrors
 from server.services.context import Services, StaffRole
 from server.services.mail import MailQueue, OutboxMailer
 from server.services.passwords import Hasher
+from server.services.payments import SandboxGateway
 from server.services.ratelimit import MemoryRateLimiter
 from server.storage.db import Database, create_engine
 
@@ -37,6 +38,7 @@ async def services(config: Config) -> AsyncIterator[Services]:
             hasher=Hasher(),
             limiter=MemoryRateLimiter(clock),
             mail=mail,
+            gateway=SandboxGateway(),
         )
     finally:
         await db.close()

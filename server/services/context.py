@@ -9,6 +9,7 @@ from server.clock import Clock
 from server.config import Config
 from server.services.mail import MailQueue
 from server.services.passwords import Hasher
+from server.services.payments import PaymentGateway
 from server.services.ratelimit import RateLimiter
 from server.storage.db import Database
 
@@ -21,6 +22,7 @@ class Services:
     hasher: Hasher
     limiter: RateLimiter
     mail: MailQueue
+    gateway: PaymentGateway
 
 
 class PrincipalKind(StrEnum):

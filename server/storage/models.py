@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -170,3 +171,88 @@ class AuditEntry(Base):
     target_id: Mapped[int | None] = mapped_column(BigId)
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]]
+
+
+class FacilitySettings(Base):
+    """A facility's tariff and money settings (JSON checked by server/domain/tariff.py)."""
+
+    __tablename__ = "facility_settings"
+
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), primary_key=True)
+    tariff: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+    updated_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+
+
+class LedgerAccount(Base):
+    """One balance. `owner_key` names it uniquely ("family_wallet:12", "system:fee_revenue").
+
+    The balance is kept on the row and changed only by a conditional UPDATE in the same
+    database transaction as the postings, so it can never go below zero for a user account
+    (the CHECK is the last line of defence) and always equals the sum of its postings.
+    """
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        CheckConstraint("may_go_negative OR balance_cents >= 0", name="balance_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    owner_key: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    family_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("family_accounts.id"), index=True
+    )
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    may_go_negative: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class LedgerTransaction(Base):
+    """A set of postings that sum to zero. Append-only: a correction is a new transaction
+    pointing at the one it corrects."""
+
+    __tablename__ = "ledger_transactions"
+    __table_args__ = (UniqueConstraint("idem_scope", "idem_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    idem_scope: Mapped[str] = mapped_column(String(80))
+    idem_key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    corrects_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ledger_transactions.id"), index=True
+    )
+    memo: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]]
+
+
+class LedgerPosting(Base):
+    __tablename__ = "ledger_postings"
+    __table_args__ = (Index("ix_ledger_postings_account_id_id", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    balance_after_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class Hold(Base):
+    """Money set aside (in the visit-holds account) until captured in part and released."""
+
+    __tablename__ = "holds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), index=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    captured_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]

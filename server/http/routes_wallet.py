@@ -1,0 +1,9 @@
+"""Routes for wallet (money issue)."""
+
+from __future__ import annotations
+
+from server.http.api import Endpoint
+
+
+def endpoints() -> list[Endpoint]:
+    return []
