@@ -19,14 +19,18 @@ from server.http import (
     routes_facilities,
     routes_ops,
     routes_sessions,
+    routes_support,
+    routes_tariffs,
+    routes_wallet,
     routes_web,
 )
 from server.http.api import Api
 from server.http.metrics import HttpMetrics
 from server.http.middleware import request_context
-from server.realtime import attach, create_socket_server, tell_clients_and_stop
+from server.realtime import SocketNotifier, attach, create_socket_server, tell_clients_and_stop
 from server.services.context import Services
 from server.services.mail import Mailer, MailQueue, OutboxMailer, SmtpMailer
+from server.services.notify import Notifier
 from server.services.passwords import Hasher
 from server.services.payments import PaymentGateway, SandboxGateway
 from server.services.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -45,6 +49,9 @@ def build_api() -> Api:
         routes_sessions,
         routes_facilities,
         routes_contacts,
+        routes_wallet,
+        routes_tariffs,
+        routes_support,
     ):
         for endpoint in module.endpoints():
             api.add(endpoint)
@@ -70,7 +77,9 @@ def create_app(
     app[SIO] = sio
     attach(sio, app)
     app.cleanup_ctx.append(
-        _services_ctx(clock or SystemClock(), mailer, hasher, gateway or SandboxGateway())
+        _services_ctx(
+            clock or SystemClock(), mailer, hasher, gateway or SandboxGateway(), SocketNotifier(sio)
+        )
     )
     app.cleanup_ctx.append(_housekeeping_ctx)
     app.on_shutdown.append(_tell_sockets)
@@ -78,7 +87,11 @@ def create_app(
 
 
 def _services_ctx(
-    clock: Clock, mailer: Mailer | None, hasher: Hasher | None, gateway: PaymentGateway
+    clock: Clock,
+    mailer: Mailer | None,
+    hasher: Hasher | None,
+    gateway: PaymentGateway,
+    notifier: Notifier,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
@@ -97,6 +110,7 @@ def _services_ctx(
             limiter=limiter,
             mail=mail,
             gateway=gateway,
+            notifier=notifier,
         )
         try:
             yield

@@ -1,10 +1,11 @@
-"""The `homeline` command: serve, migrate, demo, roster import, staff add."""
+"""The `homeline` command: serve, migrate, demo, roster import, staff add, tariff check/show."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -160,6 +161,46 @@ def cmd_staff_add(config: Config, args: argparse.Namespace) -> int:
     return _run(config, job)
 
 
+def cmd_tariff_check(config: Config, args: argparse.Namespace) -> int:
+    from server.domain.ratecaps import ProfileError, load_profile
+    from server.services.tariffs import rate_cap_report
+
+    try:
+        profile = load_profile(Path(args.profile) if args.profile else None)
+    except ProfileError as exc:
+        print(f"error: rate-cap profile: {exc}", file=sys.stderr)
+        return 2
+
+    async def job(svc: Services) -> int:
+        report = await rate_cap_report(svc, profile=profile)
+        print(f"Checked against {profile.name}: {profile.title}")
+        print(f"Note: {profile.notice}")
+        found = 0
+        for checked in report:
+            t = checked.current
+            for v in checked.violations:
+                found += 1
+                print(
+                    f"{t.facility_name} (facility {t.facility_id}, {t.tariff.size_class}): "
+                    f"{v.field}: {v.message} [{v.severity.value}]"
+                )
+        print(f"{found} violation(s) in {len(report)} facilities.")
+        return 1 if found else 0
+
+    return _run(config, job)
+
+
+def cmd_tariff_show(config: Config, args: argparse.Namespace) -> int:
+    from server.services.tariffs import facility_tariff
+
+    async def job(svc: Services) -> int:
+        found = await facility_tariff(svc, facility_id=args.facility)
+        print(json.dumps(found.tariff.to_json(), indent=2))
+        return 0
+
+    return _run(config, job)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="homeline",
@@ -232,6 +273,35 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--facility", type=int, help="facility id (optional for support)")
     add.add_argument("--name", help="display name (default: the username)")
     add.set_defaults(func=cmd_staff_add)
+
+    tariff = sub.add_parser(
+        "tariff",
+        help="check and show facilities' tariffs",
+        description="Check and show facilities' prices and fees.",
+    )
+    tariff_sub = tariff.add_subparsers(dest="tariff_command", required=True, metavar="ACTION")
+    check = tariff_sub.add_parser(
+        "check",
+        help="check every facility's tariff against a rate-cap profile",
+        description="Compare every facility's tariff with a rate-cap profile (by default the "
+        "FCC 2024 per-minute caps and ban on ancillary fees shipped with Homeline, as adopted "
+        "in July 2024: verify current values) and list each violation. Exits 1 if there is "
+        "any, 0 if there is none, 2 on error.",
+    )
+    check.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="a rate-cap profile JSON file (default: the packaged FCC 2024 profile)",
+    )
+    check.set_defaults(func=cmd_tariff_check)
+    show = tariff_sub.add_parser(
+        "show",
+        help="print a facility's tariff as JSON",
+        description="Print a facility's whole tariff as JSON (the body that "
+        "PUT /api/v1/staff/facilities/{id}/tariff accepts).",
+    )
+    show.add_argument("--facility", type=int, required=True, help="the facility's id")
+    show.set_defaults(func=cmd_tariff_show)
     return parser
 
 

@@ -8,6 +8,7 @@ the server shuts down.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -19,6 +20,7 @@ from server.config import Config
 from server.errors import DomainError
 from server.http.auth import SESSION_COOKIE
 from server.services.context import Principal
+from server.services.notify import StreamEvent
 from server.services.sessions import access_session
 
 log = logging.getLogger("homeline.socket")
@@ -26,6 +28,25 @@ log = logging.getLogger("homeline.socket")
 
 def room_of(principal: Principal) -> str:
     return f"{principal.kind.value}:{principal.id}"
+
+
+class SocketNotifier:
+    """Pushes stream events to the recipients' rooms, on every server process (through
+    socket.io's Redis manager when REDIS_URL is set)."""
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self._sio = sio
+
+    async def publish(self, events: Sequence[StreamEvent]) -> None:
+        for event in events:
+            await self._sio.emit("event", event.wire(), room=event.recipient.room)
+
+
+def _seq(data: Any, name: str) -> int:
+    value = data.get(name) if isinstance(data, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a whole number, zero or more")
+    return value
 
 
 def create_socket_server(config: Config) -> socketio.AsyncServer:
@@ -65,6 +86,36 @@ def attach(sio: socketio.AsyncServer, app: web.Application) -> None:
     @sio.event  # type: ignore[untyped-decorator]
     async def disconnect(sid: str, *args: Any) -> None:
         app[METRICS].sockets.dec()
+
+    async def principal_of(sid: str) -> Principal:
+        session = await sio.get_session(sid)
+        principal: Principal = session["principal"]
+        return principal
+
+    @sio.on("sync")  # type: ignore[untyped-decorator]
+    async def sync(sid: str, data: Any) -> dict[str, Any]:
+        """`sync {since}` -> `{events: [...], last_seq}`: everything missed, in order."""
+        try:
+            since = _seq(data, "since")
+        except ValueError as exc:
+            return {"error": {"code": "invalid_fields", "message": str(exc)}}
+        from server.services.events import access_events, recipient_of  # TEMP lazy
+
+        page = await access_events(
+            app[SERVICES], recipient=recipient_of(await principal_of(sid)), since=since
+        )
+        return {"events": [e.wire() for e in page.events], "last_seq": page.last_seq}
+
+    @sio.on("ack")  # type: ignore[untyped-decorator]
+    async def ack(sid: str, data: Any) -> dict[str, Any]:
+        try:
+            seq = _seq(data, "seq")
+        except ValueError as exc:
+            return {"error": {"code": "invalid_fields", "message": str(exc)}}
+        from server.services.events import do_ack, recipient_of  # TEMP lazy
+
+        await do_ack(app[SERVICES], recipient=recipient_of(await principal_of(sid)), seq=seq)
+        return {"ok": True}
 
     sio.attach(app)
 

@@ -45,11 +45,29 @@ class AccountRef:
     phone: str | None = None
     system: SystemCode | None = None
 
+    def __post_init__(self) -> None:
+        # An incomplete reference would name an account nobody owns ("family_wallet:None") and
+        # money sent there would be lost, so each kind must say exactly whose it is.
+        k = self.kind
+        needs = {
+            "family_account_id": k in (AccountKind.FAMILY_WALLET, AccountKind.PPC),
+            "resident_id": k
+            in (AccountKind.RESIDENT_WALLET, AccountKind.PIN_DEBIT, AccountKind.TRUST),
+            "phone": k is AccountKind.PPC,
+            "system": k is AccountKind.SYSTEM,
+        }
+        for name, needed in needs.items():
+            present = getattr(self, name) is not None
+            if present != needed:
+                verb = "needs" if needed else "takes no"
+                raise ValueError(f"a {k.value} account {verb} {name}")
+        if self.phone is not None and not self.phone:
+            raise ValueError("a ppc account needs a phone number")
+
     @property
     def owner_key(self) -> str:
         k = self.kind
-        if k is AccountKind.SYSTEM:
-            assert self.system is not None
+        if self.system is not None:
             return f"system:{self.system.value}"
         if k is AccountKind.FAMILY_WALLET:
             return f"{k.value}:{self.family_account_id}"

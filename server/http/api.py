@@ -34,6 +34,7 @@ STATUS_TEXT = {
     303: "Redirect",
     400: "Malformed request",
     401: "Not signed in",
+    402: "Cannot pay (declined, or not enough money)",
     403: "Not allowed",
     404: "Not found (also: exists but is not yours)",
     409: "Conflict with the current state",
@@ -41,6 +42,7 @@ STATUS_TEXT = {
     415: "Wrong content type",
     422: "Invalid fields",
     429: "Too many attempts; see Retry-After",
+    502: "An upstream service (the payment processor) did not answer; retry with the same key",
 }
 
 

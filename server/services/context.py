@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from server.clock import Clock
 from server.config import Config
 from server.services.mail import MailQueue
+from server.services.notify import Notifier, RecordingNotifier
 from server.services.passwords import Hasher
 from server.services.payments import PaymentGateway
 from server.services.ratelimit import RateLimiter
@@ -23,6 +24,8 @@ class Services:
     limiter: RateLimiter
     mail: MailQueue
     gateway: PaymentGateway
+    # Replaced by the socket.io notifier in create_app; a recording one for one-off commands.
+    notifier: Notifier = field(default_factory=RecordingNotifier)
 
 
 class PrincipalKind(StrEnum):

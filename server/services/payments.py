@@ -88,8 +88,9 @@ class SandboxGateway:
             )
         auth = Authorisation(reference=f"sbx_{secrets.token_hex(8)}", amount_cents=amount_cents)
         self._by_key[idempotency_key] = auth
-        if token == SANDBOX_TIMEOUT_AFTER_CHARGE and idempotency_key not in self.captured:
-            self.captured[idempotency_key] = amount_cents
+        if token == SANDBOX_TIMEOUT_AFTER_CHARGE:
+            # Keyed by reference like `capture`, so the retry's capture finds it: one charge.
+            self.captured[auth.reference] = amount_cents
             raise GatewayTimeout(
                 "The payment processor did not answer in time. Try again: the same request "
                 "will never be charged twice."

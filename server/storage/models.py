@@ -256,3 +256,42 @@ class Hold(Base):
     status: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime]
     settled_at: Mapped[datetime | None]
+
+
+class RefundRequest(Base):
+    """Customer care: a refund of a charge or a goodwill credit, issued by staff with a reason.
+
+    Every one is a row, also those within the facility's approval limit (created already
+    approved, by their requester); above the limit it waits for a second staff member. The
+    status moves only by conditional UPDATEs (`pending` -> `approved` | `rejected`), so two
+    deciders never both win; `transaction_id` is the ledger transaction that moved the money,
+    written after it (the ledger's idempotency key is the row's id: services/refund_requests.py).
+    """
+
+    __tablename__ = "refund_requests"
+    __table_args__ = (
+        UniqueConstraint("requested_by_staff_id", "idem_key"),
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        Index("ix_refund_requests_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    family_account_id: Mapped[int] = mapped_column(ForeignKey("family_accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "refund" | "credit"
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    charge_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
+    # Whose rules apply (the charge's facility; for a credit the staff member's); None for a
+    # credit by global support staff.
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"), index=True)
+    # The approval limit in force when it was asked for, and whether it was above it.
+    threshold_cents: Mapped[int] = mapped_column(BigInteger)
+    approval_required: Mapped[bool] = mapped_column(Boolean)
+    requested_by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    requested_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(10))  # "pending" | "approved" | "rejected"
+    decided_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+    idem_key: Mapped[str] = mapped_column(String(100))

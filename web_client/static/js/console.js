@@ -1,7 +1,9 @@
 // The staff console at /console: staff sign in, the facility's contacts, and blocking a
-// contact with a reason (the server writes it to the audit log).
+// contact with a reason (the server writes it to the audit log); customer care (#/care, in
+// care.js) for support staff and facility admins.
 
-import { ApiError, get, post } from "./api.js";
+import { ApiError, get, post, signOut } from "./api.js";
+import { CARE_ROLES, setupCare } from "./care.js";
 import { bindForm, clearErrors, el, fieldError, setStatus, statusOf } from "./forms.js";
 import { connectLive } from "./live.js";
 import { bindSignOut, startApp } from "./session.js";
@@ -17,31 +19,66 @@ const STATUS_LABELS = {
   blocked: "Blocked",
 };
 
+const VIEWS = { contacts: "Contacts", care: "Customer care" };
+
+function mayCare(principal) {
+  return Boolean(principal && CARE_ROLES.has(principal.role));
+}
+
 function show(principal, message = "", kind = "ok") {
+  const was = state.principal;
   state.principal = principal;
   $("#view-login").hidden = Boolean(principal);
-  $("#view-contacts").hidden = !principal;
   $("#nav-in").hidden = !principal;
+  $("#nav-care").hidden = !mayCare(principal);
   $("#whoami").textContent = principal
     ? `${principal.display_name}${principal.role ? ` (${principal.role.replaceAll("_", " ")})` : ""}`
     : "";
-  document.title = principal ? "Contacts · Homeline console" : "Sign in · Homeline console";
   setStatus($("#page-status"), message, kind);
   if (principal) {
     if (!state.live) {
       state.live = connectLive($("#live"), {
         onEvent: (event) => {
-          if (String(event?.type || "").startsWith("contact.")) loadContacts();
+          const type = String(event?.type || "");
+          if (type.startsWith("contact.")) loadContacts();
+          if (type.startsWith("wallet.") || type.startsWith("refund.")) care.refreshMoney();
         },
-        onReconnect: loadContacts,
+        onReconnect: () => {
+          loadContacts();
+          if (!$("#view-care").hidden) care.refreshMoney();
+        },
       });
     }
-    loadContacts();
   } else if (state.live) {
     state.live.close();
     state.live = null;
   }
+  if (!principal || (was && was.id !== principal.id)) care.reset();
+  route();
 }
+
+/** #/contacts (the default) or #/care; nothing but the sign-in form when signed out. */
+function route() {
+  const principal = state.principal;
+  let name = location.hash.replace(/^#\/?/, "") || "contacts";
+  if (!(name in VIEWS) || (name === "care" && !mayCare(principal))) name = "contacts";
+  $("#view-contacts").hidden = !principal || name !== "contacts";
+  $("#view-care").hidden = !principal || name !== "care";
+  for (const link of document.querySelectorAll("#nav-in a")) {
+    if (link.getAttribute("href") === `#/${name}`) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  document.title = principal ? `${VIEWS[name]} · Homeline console` : "Sign in · Homeline console";
+  if (!principal) return;
+  if (name === "contacts") loadContacts();
+  if (name === "care") care.show();
+}
+
+window.addEventListener("hashchange", () => {
+  route();
+  const view = state.principal && document.querySelector("main > section:not([hidden]) h1");
+  if (view) view.focus();
+});
 
 function sessionEnded() {
   show(null, "Your session has ended. Please sign in again.", "info");
@@ -151,9 +188,11 @@ bindForm($("#login-form"), async (values, form) => {
   });
   form.reset();
   show(answer.principal);
-  $("#contacts-heading").focus();
+  document.querySelector("main > section:not([hidden]) h1")?.focus();
   return "";
 });
+
+const care = setupCare({ sessionEnded: () => sessionEnded(), me: () => state.principal });
 
 bindSignOut(show);
 startApp("staff", show, state);

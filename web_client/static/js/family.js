@@ -1,14 +1,16 @@
 // The family app at /: sign up, activate, sign in, reset a password, find a person in custody,
-// ask to connect, and follow the contact list. Hash routes (#/login, #/contacts, ...), except
-// the password-reset link from the e-mail, which arrives at /reset-password?token=...
+// ask to connect, follow the contact list, and the wallet (in wallet.js). Hash routes (#/login,
+// #/contacts, #/wallet, ...), except the password-reset link from the e-mail, which arrives at
+// /reset-password?token=...
 
 import { ApiError, currentPrincipal, get, post, signOut } from "./api.js";
 import { bindForm, el, fieldError, reportError, setStatus, statusOf } from "./forms.js";
 import { connectLive } from "./live.js";
+import { setupWallet } from "./wallet.js";
 
 const $ = (selector) => document.querySelector(selector);
 
-const PRIVATE = new Set(["contacts", "find"]);
+const PRIVATE = new Set(["contacts", "find", "wallet"]);
 const SIGNED_OUT_ONLY = new Set(["login", "signup"]);
 const STATUS_LABELS = {
   pending: "Pending: waiting for approval",
@@ -90,6 +92,7 @@ function route() {
 
   if (name === "contacts") loadContacts();
   if (name === "find") loadFacilities();
+  if (name === "wallet") wallet.show();
   if (name === "reset") prepareReset();
 }
 
@@ -103,14 +106,20 @@ function setPrincipal(principal) {
   if (principal && !state.live) {
     state.live = connectLive($("#live"), {
       onEvent: (event) => {
-        if (String(event?.type || "").startsWith("contact.")) refreshVisibleList();
+        const type = String(event?.type || "");
+        if (type.startsWith("contact.")) refreshVisibleList();
+        if (type.startsWith("wallet.") && !$("#view-wallet").hidden) wallet.refresh();
       },
-      onReconnect: refreshVisibleList,
+      onReconnect: () => {
+        refreshVisibleList();
+        if (!$("#view-wallet").hidden) wallet.refresh();
+      },
     });
   } else if (!principal && state.live) {
     state.live.close();
     state.live = null;
   }
+  if (!principal) wallet.reset();
 }
 
 function refreshVisibleList() {
@@ -361,6 +370,10 @@ function resultItem(resident) {
     form,
   );
 }
+
+// ---- wallet ------------------------------------------------------------------------------------
+
+const wallet = setupWallet({ sessionEnded: () => sessionEnded() });
 
 // ---- start -------------------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 // The resident's tablet at /tablet: sign in with facility, resident number and PIN, then
-// approve or deny requests to connect and see the approved contacts.
+// approve or deny requests to connect, see the approved contacts and the balances.
 
-import { ApiError, get, post } from "./api.js";
+import { ApiError, get, post, signOut } from "./api.js";
 import { bindForm, el, setStatus, statusOf } from "./forms.js";
 import { connectLive } from "./live.js";
+import { formatCents } from "./money.js";
 import { bindSignOut, startApp } from "./session.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -21,12 +22,18 @@ function show(principal, message = "", kind = "ok") {
     if (!state.live) {
       state.live = connectLive($("#live"), {
         onEvent: (event) => {
-          if (String(event?.type || "").startsWith("contact.")) loadContacts();
+          const type = String(event?.type || "");
+          if (type.startsWith("contact.")) loadContacts();
+          if (type.startsWith("wallet.")) loadMoney();
         },
-        onReconnect: loadContacts,
+        onReconnect: () => {
+          loadContacts();
+          loadMoney();
+        },
       });
     }
     loadContacts();
+    loadMoney();
   } else {
     if (state.live) state.live.close();
     state.live = null;
@@ -63,6 +70,28 @@ async function loadContacts() {
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return sessionEnded();
     setStatus(status, error.message, "error");
+  }
+}
+
+async function loadMoney() {
+  const status = $("#money-status");
+  const box = $("#money");
+  box.setAttribute("aria-busy", "true");
+  try {
+    const data = await get("/api/v1/wallet");
+    $("#money-wallet").textContent = formatCents(data.wallet.balance_cents);
+    $("#money-held").textContent = formatCents(data.wallet.held_cents);
+    $("#money-held-box").hidden = !data.wallet.held_cents;
+    for (const [name, account] of [["pin", data.pin_debit], ["trust", data.trust]]) {
+      $(`#money-${name}-box`).hidden = !account;
+      if (account) $(`#money-${name}`).textContent = formatCents(account.balance_cents);
+    }
+    if (status.dataset.kind === "error") setStatus(status, "");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return sessionEnded();
+    setStatus(status, error.message, "error");
+  } finally {
+    box.removeAttribute("aria-busy");
   }
 }
 
@@ -125,7 +154,10 @@ bindForm($("#login-form"), async (values, form) => {
   return "";
 });
 
-$("#refresh").addEventListener("click", () => loadContacts());
+$("#refresh").addEventListener("click", () => {
+  loadContacts();
+  loadMoney();
+});
 
 bindSignOut(show);
 startApp("resident", show, state);

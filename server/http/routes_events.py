@@ -1,0 +1,42 @@
+"""The caller's event stream over HTTP: the same events the socket pushes, for catching up."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import Field
+
+from server.appkeys import SERVICES
+from server.http.api import Endpoint
+from server.http.auth import authenticate
+from server.http.parsing import Query, parse_query
+from server.services.events import MAX_PAGE, access_events, recipient_of
+
+
+class EventsQuery(Query):
+    since: Annotated[int, Field(ge=0, le=2**62)] = 0
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = MAX_PAGE
+
+
+async def list_events(request: web.Request) -> web.Response:
+    query = parse_query(request, EventsQuery)
+    actor = await authenticate(request)
+    page = await access_events(
+        request.app[SERVICES], recipient=recipient_of(actor), since=query.since, limit=query.limit
+    )
+    return web.json_response({"events": [e.wire() for e in page.events], "last_seq": page.last_seq})
+
+
+def endpoints() -> list[Endpoint]:
+    return [
+        Endpoint(
+            "GET",
+            "/api/v1/events",
+            list_events,
+            "The caller's events after `since` (oldest first) and the newest seq",
+            "events",
+            query=EventsQuery,
+            auth="any",
+        ),
+    ]

@@ -1,0 +1,149 @@
+"""The event stream: each person has a sequence; every change they should see is appended in
+the same database transaction as the change, pushed to their sockets after the commit, and
+replayable by sequence number (`GET /api/v1/events?since=`, socket `sync {since}`).
+
+Pushing is only a wake-up: a push that is lost (a process dies after commit, Redis blips) costs
+nothing but a moment, because the client asks for everything after its last seq on reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.services.context import Principal, Services
+from server.services.notify import Recipient, StreamEvent
+from server.storage.event_models import Event, EventStream
+
+MAX_PAGE = 500
+log = logging.getLogger("homeline.events")
+
+
+def recipient_of(principal: Principal) -> Recipient:
+    return Recipient(kind=principal.kind.value, id=principal.id)
+
+
+async def append_in(
+    tx: AsyncSession,
+    *,
+    recipients: Sequence[Recipient],
+    type: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> list[StreamEvent]:
+    """Append one event to each recipient's stream, inside the caller's transaction.
+
+    The next seq comes from an upsert on the recipient's stream row, which also locks it, so
+    concurrent appends to one person get distinct, gap-free numbers.
+    """
+    out: list[StreamEvent] = []
+    insert = pg_insert if tx.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for r in sorted(set(recipients)):
+        upsert = (
+            insert(EventStream)
+            .values(principal_kind=r.kind, principal_id=r.id, last_seq=1, acked_seq=0)
+            .on_conflict_do_update(
+                index_elements=["principal_kind", "principal_id"],
+                set_={"last_seq": EventStream.last_seq + 1},
+            )
+            .returning(EventStream.last_seq)
+        )
+        seq = int((await tx.execute(upsert)).scalar_one())
+        tx.add(
+            Event(
+                principal_kind=r.kind,
+                principal_id=r.id,
+                seq=seq,
+                type=type,
+                data=data,
+                created_at=now,
+            )
+        )
+        out.append(StreamEvent(recipient=r, seq=seq, type=type, data=data, created_at=now))
+    return out
+
+
+async def events_since(
+    tx: AsyncSession, *, recipient: Recipient, since: int, limit: int = MAX_PAGE
+) -> list[StreamEvent]:
+    rows = (
+        await tx.scalars(
+            select(Event)
+            .where(
+                Event.principal_kind == recipient.kind,
+                Event.principal_id == recipient.id,
+                Event.seq > since,
+            )
+            .order_by(Event.seq)
+            .limit(min(limit, MAX_PAGE))
+        )
+    ).all()
+    return [
+        StreamEvent(
+            recipient=recipient, seq=e.seq, type=e.type, data=e.data, created_at=e.created_at
+        )
+        for e in rows
+    ]
+
+
+async def last_seq(tx: AsyncSession, *, recipient: Recipient) -> int:
+    value = await tx.scalar(
+        select(EventStream.last_seq).where(
+            EventStream.principal_kind == recipient.kind,
+            EventStream.principal_id == recipient.id,
+        )
+    )
+    return int(value or 0)
+
+
+async def record_ack(tx: AsyncSession, *, recipient: Recipient, seq: int) -> None:
+    """Remember the highest seq the client has confirmed (never moves backwards)."""
+    await tx.execute(
+        update(EventStream)
+        .where(
+            EventStream.principal_kind == recipient.kind,
+            EventStream.principal_id == recipient.id,
+            EventStream.acked_seq < seq,
+            EventStream.last_seq >= seq,
+        )
+        .values(acked_seq=seq)
+    )
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[StreamEvent]
+    last_seq: int  # the newest seq in the stream (a client is caught up when it reaches it)
+
+
+async def access_events(
+    svc: Services, *, recipient: Recipient, since: int, limit: int = MAX_PAGE
+) -> EventPage:
+    """The caller's own events after `since`, oldest first."""
+    async with svc.db.read() as tx:
+        events = await events_since(tx, recipient=recipient, since=since, limit=limit)
+        newest = await last_seq(tx, recipient=recipient)
+    return EventPage(events=events, last_seq=newest)
+
+
+async def do_ack(svc: Services, *, recipient: Recipient, seq: int) -> None:
+    async with svc.db.transaction() as tx:
+        await record_ack(tx, recipient=recipient, seq=seq)
+
+
+async def publish_after_commit(svc: Services, events: Sequence[StreamEvent]) -> None:
+    """Wake sockets; never fails the caller (the events are already durable)."""
+    if not events:
+        return
+    try:
+        await svc.notifier.publish(events)
+    except Exception:
+        log.warning("event push failed; clients will catch up on sync", exc_info=True)

@@ -1,0 +1,51 @@
+"""Event stream types and the notifier that wakes sockets after a commit.
+
+Kept apart from `events.py` (which talks SQL) so that the service context can hold a notifier
+without an import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, order=True)
+class Recipient:
+    kind: str  # a PrincipalKind value: family, resident or staff
+    id: int
+
+    @property
+    def room(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    recipient: Recipient
+    seq: int
+    type: str
+    data: dict[str, Any]
+    created_at: datetime
+
+    def wire(self) -> dict[str, Any]:
+        """What a client receives: `event {seq, type, data}`."""
+        return {"seq": self.seq, "type": self.type, "data": self.data}
+
+
+class Notifier(Protocol):
+    async def publish(self, events: Sequence[StreamEvent]) -> None:
+        """Wake the recipients' sockets (on any server process). Called after commit."""
+        ...
+
+
+class RecordingNotifier:
+    """Keeps what it is given; the embedded default before sockets exist, and for tests."""
+
+    def __init__(self) -> None:
+        self.published: list[StreamEvent] = []
+
+    async def publish(self, events: Sequence[StreamEvent]) -> None:
+        self.published.extend(events)
