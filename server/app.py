@@ -16,6 +16,7 @@ from server.config import Config
 from server.http import (
     routes_accounts,
     routes_contacts,
+    routes_events,
     routes_facilities,
     routes_ops,
     routes_sessions,
@@ -49,6 +50,7 @@ def build_api() -> Api:
         routes_sessions,
         routes_facilities,
         routes_contacts,
+        routes_events,
         routes_wallet,
         routes_tariffs,
         routes_support,

@@ -20,6 +20,7 @@ from server.config import Config
 from server.errors import DomainError
 from server.http.auth import SESSION_COOKIE
 from server.services.context import Principal
+from server.services.events import access_events, do_ack, recipient_of
 from server.services.notify import StreamEvent
 from server.services.sessions import access_session
 
@@ -99,8 +100,6 @@ def attach(sio: socketio.AsyncServer, app: web.Application) -> None:
             since = _seq(data, "since")
         except ValueError as exc:
             return {"error": {"code": "invalid_fields", "message": str(exc)}}
-        from server.services.events import access_events, recipient_of  # TEMP lazy
-
         page = await access_events(
             app[SERVICES], recipient=recipient_of(await principal_of(sid)), since=since
         )
@@ -112,8 +111,6 @@ def attach(sio: socketio.AsyncServer, app: web.Application) -> None:
             seq = _seq(data, "seq")
         except ValueError as exc:
             return {"error": {"code": "invalid_fields", "message": str(exc)}}
-        from server.services.events import do_ack, recipient_of  # TEMP lazy
-
         await do_ack(app[SERVICES], recipient=recipient_of(await principal_of(sid)), seq=seq)
         return {"ok": True}
 

@@ -1,1 +1,7 @@
-"""Storage: the only layer that talks SQL (models, queries, transactions)."""
+"""Storage: the only layer that talks SQL (models, queries, transactions).
+
+Importing the package registers every model on `Base.metadata` (migrations and tests rely on
+it), so a model module added here is never forgotten.
+"""
+
+from server.storage import event_models as event_models

@@ -1,0 +1,114 @@
+"""The event stream: numbered per person, pushed after commit, replayable by seq."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import socketio
+from aiohttp.test_utils import TestClient
+
+from server.services.context import Services
+from server.services.events import append_in, publish_after_commit
+from server.services.notify import Recipient, StreamEvent
+from tests.conftest import Actor, assert_error
+from tests.test_socketio import ALLOWED_ORIGIN, WAIT, connect, sio
+
+__all__ = ["sio"]
+
+
+async def append(services: Services, who: Actor, kind: str, n: int = 1) -> list[StreamEvent]:
+    events: list[StreamEvent] = []
+    for i in range(n):
+        async with services.db.transaction() as tx:
+            events += await append_in(
+                tx,
+                recipients=[Recipient(kind=kind, id=who.id)],
+                type="test.happened",
+                data={"i": i},
+                now=services.clock.now(),
+            )
+        await publish_after_commit(services, events[-1:])
+    return events
+
+
+async def test_events_are_numbered_from_one_per_person(
+    app_client: TestClient[Any, Any], services: Services, resident: Actor, family: Actor
+) -> None:
+    await append(services, resident, "resident", 3)
+    await append(services, family, "family", 1)
+    resp = await app_client.get("/api/v1/events?since=0", headers=resident.headers)
+    data = await resp.json()
+    assert [e["seq"] for e in data["events"]] == [1, 2, 3]
+    assert data["last_seq"] == 3
+    assert data["events"][0] == {"seq": 1, "type": "test.happened", "data": {"i": 0}}
+    resp = await app_client.get("/api/v1/events?since=0", headers=family.headers)
+    assert [e["seq"] for e in (await resp.json())["events"]] == [1]
+
+
+async def test_events_since_returns_only_later_ones(
+    app_client: TestClient[Any, Any], services: Services, resident: Actor
+) -> None:
+    await append(services, resident, "resident", 4)
+    resp = await app_client.get("/api/v1/events?since=2", headers=resident.headers)
+    assert [e["seq"] for e in (await resp.json())["events"]] == [3, 4]
+    resp = await app_client.get("/api/v1/events?since=4", headers=resident.headers)
+    assert (await resp.json())["events"] == []
+
+
+async def test_concurrent_appends_get_distinct_gap_free_numbers(
+    app_client: TestClient[Any, Any], services: Services, resident: Actor
+) -> None:
+    await asyncio.gather(*(append(services, resident, "resident") for _ in range(20)))
+    resp = await app_client.get("/api/v1/events?since=0", headers=resident.headers)
+    assert [e["seq"] for e in (await resp.json())["events"]] == list(range(1, 21))
+
+
+async def test_events_need_sign_in_and_a_sane_since(
+    app_client: TestClient[Any, Any], resident: Actor
+) -> None:
+    resp = await app_client.get("/api/v1/events?since=0")
+    assert resp.status == 401
+    for bad in ("-1", "x", "1.5"):
+        resp = await app_client.get(f"/api/v1/events?since={bad}", headers=resident.headers)
+        assert resp.status == 422
+        assert_error(await resp.json(), "invalid_fields")
+
+
+async def test_socket_receives_event_after_commit_and_sync_replays_missed(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    resident: Actor,
+    sio: socketio.AsyncClient,
+) -> None:
+    got: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sio.on("event", got.put_nowait)
+    await append(services, resident, "resident", 2)  # missed: not connected yet
+    await connect(sio, app_client, token=resident.token, headers={"Origin": ALLOWED_ORIGIN})
+    await append(services, resident, "resident", 1)
+    pushed = await asyncio.wait_for(got.get(), WAIT)
+    assert pushed["seq"] == 3
+
+    missed = await sio.call("sync", {"since": 0}, timeout=WAIT)
+    assert [e["seq"] for e in missed["events"]] == [1, 2, 3]
+    assert missed["last_seq"] == 3
+    assert await sio.call("ack", {"seq": 3}, timeout=WAIT) == {"ok": True}
+    bad = await sio.call("sync", {"since": "zero"}, timeout=WAIT)
+    assert bad["error"]["code"] == "invalid_fields"
+
+
+async def test_one_persons_events_never_reach_another(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    resident: Actor,
+    other_resident: Actor,
+    sio: socketio.AsyncClient,
+) -> None:
+    got: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sio.on("event", got.put_nowait)
+    await connect(sio, app_client, token=other_resident.token, headers={"Origin": ALLOWED_ORIGIN})
+    await append(services, resident, "resident", 2)
+    await asyncio.sleep(0.2)
+    assert got.empty()
+    missed = await sio.call("sync", {"since": 0}, timeout=WAIT)
+    assert missed["events"] == []
