@@ -2,51 +2,46 @@
 
 The API other capabilities call: `do_deposit`, `do_charge` (and `charge_in` inside the
 caller's own transaction, for "store the message and charge for it" in one commit),
-`do_hold` / `do_capture` / `do_release`, `do_refund`, `do_credit`, and for reading `balances`,
-`statement`, `account_ids_of` (in ledger_reads.py, re-exported here).
+`do_hold` / `do_capture` / `do_release`, `do_refund`, `do_credit`; for reading `balances`,
+`statement`, `account_ids_of`. Every name is importable from here; the write path and its
+guarantees are described in ledger_postings.py, the reading in ledger_reads.py.
 
-How the guarantees are kept:
-- Postings of a transaction sum to zero (checked before anything is written).
-- A user balance never goes negative: each leg is one conditional UPDATE
-  (`... WHERE balance + amount >= 0`), so concurrent spends on one wallet serialise on the row
-  and the loser sees "not enough money", on SQLite and PostgreSQL alike.
-- No deadlocks on PostgreSQL: every transaction changes balances in one global order, the
-  person's account first (a transaction touches at most one), then the house's accounts by id.
-  Accounts are created before any balance changes. Refunds and captures lock their charge or
-  hold first. On SQLite the database has one writer at a time; the operations that decide on
-  what they read (refund, capture) take the write lock before reading (see
-  `_serialise_writers`).
-- Each (scope, key) moves money at most once: the unique constraint on the transaction row
-  decides races; a retry with the same request gets the first receipt back, a different
-  request with the same key gets 409. "The same request" means the same operation moving the
-  same amounts between the same accounts, and the same caller-supplied `request`.
+Every operation takes an `Idempotency` (scope, key, request): a retry with the same key and
+request returns the first result (`replayed=True`) and moves nothing; the same key for another
+request, or for other amounts or accounts, is refused with 409 `idempotency_key_reused`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain.ledger import (
-    AccountKind,
-    AccountRef,
-    SystemCode,
-    TransactionKind,
-    system,
-)
-from server.domain.money import MAX_CENTS, balanced
-from server.errors import BadRequest, Conflict, NotFound, PaymentRequired
+from server.domain.ledger import AccountKind, AccountRef, SystemCode, TransactionKind, system
+from server.errors import BadRequest, Conflict, NotFound
 from server.services.context import Services
+from server.services.ledger_postings import (
+    KEY_REUSED,
+    Idempotency,
+    InsufficientFunds,
+    Leg,
+    PostingView,
+    Receipt,
+    check_amount,
+    check_cents_or_zero,
+    ensure_account,
+    post,
+    post_in,
+    receipt_after_race,
+    receipt_for_key,
+    serialise_writers,
+    write,
+)
 from server.services.ledger_reads import (
     Balance,
     StatementLine,
@@ -54,16 +49,10 @@ from server.services.ledger_reads import (
     balances,
     statement,
 )
-from server.storage.models import (
-    FamilyAccount,
-    Hold,
-    LedgerAccount,
-    LedgerPosting,
-    LedgerTransaction,
-    Resident,
-)
+from server.storage.models import Hold, LedgerAccount, LedgerPosting, LedgerTransaction
 
 __all__ = [
+    "KEY_REUSED",
     "Balance",
     "HoldView",
     "Idempotency",
@@ -88,377 +77,6 @@ __all__ = [
     "statement",
 ]
 
-KEY_REUSED = "This idempotency key was already used for a different request."
-
-
-class InsufficientFunds(PaymentRequired):
-    code = "insufficient_funds"
-
-
-@dataclass(frozen=True)
-class Idempotency:
-    """Who is asking (`scope`, e.g. "family:12"), their key, and what they asked (`request`,
-    anything JSON-able that identifies the request to the caller)."""
-
-    scope: str
-    key: str
-    request: dict[str, Any]
-
-    @property
-    def request_hash(self) -> str:
-        canonical = json.dumps(self.request, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()
-
-    def bound(self, operation: str, **money: Any) -> Idempotency:
-        """This key for one ledger operation: the fingerprint covers the operation and the
-        accounts and amounts it moves, not only the caller's `request`, so that a key reused
-        for another amount or another payer is a conflict and never replays the wrong receipt."""
-        return Idempotency(
-            self.scope, self.key, {"op": operation, "money": money, "request": self.request}
-        )
-
-
-@dataclass(frozen=True)
-class PostingView:
-    owner_key: str
-    amount_cents: int
-    balance_after_cents: int
-
-
-@dataclass(frozen=True)
-class Receipt:
-    transaction_id: int
-    kind: TransactionKind
-    created_at: datetime
-    reference: str | None
-    memo: str
-    details: dict[str, Any]  # charges and holds: details["payer"] is the paying owner_key
-    postings: tuple[PostingView, ...]
-    replayed: bool = False  # True when a retry returned the first result
-
-    def amount_to(self, owner_key: str) -> int:
-        return sum(p.amount_cents for p in self.postings if p.owner_key == owner_key)
-
-
-def check_amount(cents: int, *, field: str = "amount_cents") -> int:
-    """A positive whole number of cents, at most MAX_CENTS (bool and float are refused)."""
-    if isinstance(cents, bool) or not isinstance(cents, int):
-        raise BadRequest(f"{field} must be a whole number of cents.")
-    if cents <= 0:
-        raise BadRequest(f"{field} must be more than zero.")
-    if cents > MAX_CENTS:
-        raise BadRequest(f"{field} must be at most {MAX_CENTS} cents.")
-    return cents
-
-
-def _check_cents_or_zero(cents: int, *, field: str) -> int:
-    if isinstance(cents, bool) or not isinstance(cents, int):
-        raise BadRequest(f"{field} must be a whole number of cents.")
-    if cents < 0:
-        raise BadRequest(f"{field} must be zero or more.")
-    if cents > MAX_CENTS:
-        raise BadRequest(f"{field} must be at most {MAX_CENTS} cents.")
-    return cents
-
-
-# --- accounts -----------------------------------------------------------------------------
-
-
-async def _account_id(tx: AsyncSession, ref: AccountRef) -> int | None:
-    found: int | None = await tx.scalar(
-        select(LedgerAccount.id).where(LedgerAccount.owner_key == ref.owner_key)
-    )
-    return found
-
-
-async def ensure_account(tx: AsyncSession, ref: AccountRef, *, now: datetime) -> int:
-    """The account's id, creating it on first use (two racing creators agree on one row).
-    NotFound if the family account or resident it belongs to does not exist."""
-    found = await _account_id(tx, ref)
-    if found is not None:
-        return found
-    # Checked here rather than left to the foreign key: a violation would be a 500, and on
-    # PostgreSQL it would also abort the caller's transaction.
-    if ref.family_account_id is not None and (
-        await tx.scalar(select(FamilyAccount.id).where(FamilyAccount.id == ref.family_account_id))
-        is None
-    ):
-        raise NotFound("No such account.")
-    if ref.resident_id is not None and (
-        await tx.scalar(select(Resident.id).where(Resident.id == ref.resident_id)) is None
-    ):
-        raise NotFound("No such account.")
-    values = {
-        "owner_key": ref.owner_key,
-        "kind": ref.kind.value,
-        "family_account_id": ref.family_account_id,
-        "resident_id": ref.resident_id,
-        "phone": ref.phone,
-        "balance_cents": 0,
-        "may_go_negative": ref.may_go_negative,
-        "created_at": now,
-    }
-    # INSERT .. ON CONFLICT DO NOTHING (both dialects): no savepoint, no aborted transaction.
-    insert = pg_insert if tx.get_bind().dialect.name == "postgresql" else sqlite_insert
-    await tx.execute(
-        insert(LedgerAccount).values(**values).on_conflict_do_nothing(index_elements=["owner_key"])
-    )
-    found = await _account_id(tx, ref)
-    assert found is not None
-    return found
-
-
-async def _move(tx: AsyncSession, account_id: int, amount: int) -> int | None:
-    """Add `amount` (negative to take) unless that would overdraw; the new balance or None."""
-    result = await tx.execute(
-        update(LedgerAccount)
-        .where(
-            LedgerAccount.id == account_id,
-            or_(
-                LedgerAccount.may_go_negative.is_(True),
-                LedgerAccount.balance_cents + amount >= 0,
-            ),
-        )
-        .values(balance_cents=LedgerAccount.balance_cents + amount)
-        .returning(LedgerAccount.balance_cents)
-        .execution_options(synchronize_session=False)
-    )
-    balance: int | None = result.scalar_one_or_none()
-    return balance
-
-
-async def _serialise_writers(tx: AsyncSession) -> None:
-    """On SQLite, take the database's write lock now (what BEGIN IMMEDIATE does).
-
-    The SQLite driver begins the transaction only at the first write, so without this the
-    reads an operation decides on (what was refunded already, whether a hold is open, whether
-    the key was used) would run outside the transaction and could be stale by the time it
-    writes. PostgreSQL needs nothing here: those operations lock their row instead.
-    """
-    if tx.get_bind().dialect.name == "sqlite":
-        await tx.execute(
-            update(LedgerAccount)
-            .where(false())
-            .values(balance_cents=LedgerAccount.balance_cents)
-            .execution_options(synchronize_session=False)
-        )
-
-
-# --- the one way a transaction is written -------------------------------------------------
-
-
-async def _replay(tx: AsyncSession, idem: Idempotency) -> Receipt | None:
-    """The first result for this key, if the key was used; 409 if for another request."""
-    txn = await tx.scalar(
-        select(LedgerTransaction).where(
-            LedgerTransaction.idem_scope == idem.scope, LedgerTransaction.idem_key == idem.key
-        )
-    )
-    if txn is None:
-        return None
-    if txn.request_hash != idem.request_hash:
-        raise Conflict(KEY_REUSED, code="idempotency_key_reused")
-    rows = (
-        await tx.execute(
-            select(
-                LedgerAccount.owner_key,
-                LedgerAccount.kind,
-                LedgerPosting.amount_cents,
-                LedgerPosting.balance_after_cents,
-            )
-            .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
-            .where(LedgerPosting.transaction_id == txn.id)
-            .order_by(LedgerPosting.id)
-        )
-    ).all()
-    return _receipt_of(txn, [_Posted(k, kind, a, b) for k, kind, a, b in rows], replayed=True)
-
-
-@dataclass(frozen=True)
-class _Posted:
-    owner_key: str
-    kind: str
-    amount_cents: int
-    balance_after_cents: int
-
-
-def _receipt_of(txn: LedgerTransaction, posted: Sequence[_Posted], *, replayed: bool) -> Receipt:
-    details = dict(txn.details)
-    if txn.kind in (TransactionKind.CHARGE.value, TransactionKind.HOLD.value):
-        # Who paid is read off the postings rather than stored, so it cannot disagree with them.
-        payers = [
-            p.owner_key for p in posted if p.amount_cents < 0 and p.kind != AccountKind.SYSTEM
-        ]
-        if payers:
-            details["payer"] = payers[0]
-    return Receipt(
-        transaction_id=txn.id,
-        kind=TransactionKind(txn.kind),
-        created_at=txn.created_at,
-        reference=txn.reference,
-        memo=txn.memo,
-        details=details,
-        postings=tuple(
-            PostingView(p.owner_key, p.amount_cents, p.balance_after_cents) for p in posted
-        ),
-        replayed=replayed,
-    )
-
-
-@dataclass(frozen=True)
-class Leg:
-    account: AccountRef
-    amount_cents: int
-
-
-def _lock_order(leg: Leg, account_id: int) -> tuple[bool, int]:
-    return (leg.account.kind is AccountKind.SYSTEM, account_id)
-
-
-async def post_in(
-    tx: AsyncSession,
-    *,
-    now: datetime,
-    kind: TransactionKind,
-    legs: Sequence[Leg],
-    idem: Idempotency,
-    facility_id: int | None,
-    memo: str,
-    reference: str | None = None,
-    corrects_id: int | None = None,
-    details: dict[str, Any] | None = None,
-    alternatives: Sequence[AccountRef] = (),
-) -> Receipt:
-    """Write one balanced transaction inside the caller's database transaction.
-
-    `legs[0]` is the paying leg; when it cannot pay, each of `alternatives` is tried in turn
-    in its place (the message rule: the sender, else the recipient). Raises InsufficientFunds
-    when no payer can, Conflict for a reused key and NotFound for an account whose owner does
-    not exist; the caller's transaction must then roll back (let the error propagate). A racing
-    twin with the same key surfaces as IntegrityError from here or at commit; `do_*` turn it
-    into the first receipt.
-    """
-    bound = idem.bound(
-        kind.value,
-        legs=[(leg.account.owner_key, leg.amount_cents) for leg in legs],
-        alternatives=[ref.owner_key for ref in alternatives],
-    )
-    return await _write(
-        tx,
-        now=now,
-        kind=kind,
-        legs=legs,
-        idem=bound,
-        facility_id=facility_id,
-        memo=memo,
-        reference=reference,
-        corrects_id=corrects_id,
-        details=details,
-        alternatives=alternatives,
-    )
-
-
-async def _write(
-    tx: AsyncSession,
-    *,
-    now: datetime,
-    kind: TransactionKind,
-    legs: Sequence[Leg],
-    idem: Idempotency,
-    facility_id: int | None,
-    memo: str,
-    reference: str | None = None,
-    corrects_id: int | None = None,
-    details: dict[str, Any] | None = None,
-    alternatives: Sequence[AccountRef] = (),
-) -> Receipt:
-    """`post_in` with `idem` already bound to the operation."""
-    if not legs or not balanced(leg.amount_cents for leg in legs):
-        raise AssertionError("postings must be present and sum to zero")
-    if alternatives and legs[0].amount_cents >= 0:
-        raise AssertionError("the leg with alternative payers must take money")
-    replay = await _replay(tx, idem)
-    if replay is not None:
-        return replay
-    txn = LedgerTransaction(
-        kind=kind.value,
-        facility_id=facility_id,
-        created_at=now,
-        idem_scope=idem.scope,
-        idem_key=idem.key,
-        request_hash=idem.request_hash,
-        reference=reference,
-        corrects_id=corrects_id,
-        memo=memo,
-        details=dict(details or {}),
-    )
-    tx.add(txn)
-    # The key is claimed before any money moves: a racing twin with the same key waits here
-    # (on the unique index) and then fails, instead of spending the same money a second time.
-    await tx.flush()
-
-    paying = legs[0] if alternatives else None
-    fixed = legs[1:] if alternatives else legs
-    # Create every receiving account first, in one order (a new row is a lock too) ...
-    ids: dict[AccountRef, int] = {}
-    for ref in sorted({leg.account for leg in fixed}, key=lambda r: r.owner_key):
-        ids[ref] = await ensure_account(tx, ref, now=now)
-    posted: list[tuple[int, _Posted]] = []
-    # ... then change balances: the person's account first, then the house's by id.
-    if paying is not None:
-        for ref in (paying.account, *alternatives):
-            account_id = await _account_id(tx, ref)
-            if account_id is None:
-                continue  # no account yet, so nothing to pay with
-            after = await _move(tx, account_id, paying.amount_cents)
-            if after is not None:
-                posted.append(
-                    (account_id, _Posted(ref.owner_key, ref.kind, paying.amount_cents, after))
-                )
-                break
-        else:
-            raise InsufficientFunds("Neither party has enough money to pay for this.")
-    for leg in sorted(fixed, key=lambda leg: _lock_order(leg, ids[leg.account])):
-        after = await _move(tx, ids[leg.account], leg.amount_cents)
-        if after is None:
-            raise InsufficientFunds("There is not enough money to pay for this.")
-        posted.append(
-            (
-                ids[leg.account],
-                _Posted(leg.account.owner_key, leg.account.kind, leg.amount_cents, after),
-            )
-        )
-    tx.add_all(
-        LedgerPosting(
-            transaction_id=txn.id,
-            account_id=account_id,
-            amount_cents=p.amount_cents,
-            balance_after_cents=p.balance_after_cents,
-        )
-        for account_id, p in posted
-    )
-    await tx.flush()
-    return _receipt_of(txn, [p for _, p in posted], replayed=False)
-
-
-async def _first_result(svc: Services, idem: Idempotency) -> Receipt | None:
-    """After an IntegrityError: the receipt of a racing twin with the same key, which has
-    committed by now (None if the error had another cause)."""
-    async with svc.db.read() as tx:
-        return await _replay(tx, idem)
-
-
-async def _post(svc: Services, **kwargs: Any) -> Receipt:
-    """`_write` in a transaction of its own; a lost race on the key returns the winner's."""
-    try:
-        async with svc.db.transaction() as tx:
-            return await _write(tx, now=svc.clock.now(), **kwargs)
-    except IntegrityError:
-        replay = await _first_result(svc, kwargs["idem"])
-        if replay is None:
-            raise
-        return replay
-
 
 # --- the operations -----------------------------------------------------------------------
 
@@ -477,14 +95,14 @@ async def do_deposit(
     """Money arrived from outside: the target gets `amount`, fee revenue gets `fee`, and
     payment clearing (what the processor owes the house) is debited both."""
     check_amount(amount_cents)
-    _check_cents_or_zero(fee_cents, field="fee_cents")
+    check_cents_or_zero(fee_cents, field="fee_cents")
     legs = [
         Leg(system(SystemCode.PAYMENT_CLEARING), -(amount_cents + fee_cents)),
         Leg(target, amount_cents),
     ]
     if fee_cents:
         legs.append(Leg(system(SystemCode.FEE_REVENUE), fee_cents))
-    return await _post(
+    return await post(
         svc,
         kind=TransactionKind.DEPOSIT,
         legs=legs,
@@ -509,7 +127,7 @@ def _charge(
     memo: str,
     details: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The `_write` arguments of a charge (shared by `charge_in` and `do_charge`, so that a
+    """The `write` arguments of a charge (shared by `charge_in` and `do_charge`, so that a
     retry through either finds the other's receipt)."""
     check_amount(amount_cents)
     if not payers:
@@ -553,7 +171,7 @@ async def charge_in(
         memo=memo,
         details=details,
     )
-    return await _write(tx, now=now, **args)
+    return await write(tx, now=now, **args)
 
 
 async def do_charge(
@@ -578,7 +196,7 @@ async def do_charge(
         memo=memo,
         details=details,
     )
-    return await _post(svc, **args)
+    return await post(svc, **args)
 
 
 @dataclass(frozen=True)
@@ -608,7 +226,7 @@ async def do_hold(
     now = svc.clock.now()
     try:
         async with svc.db.transaction() as tx:
-            receipt = await _write(
+            receipt = await write(
                 tx,
                 now=now,
                 kind=TransactionKind.HOLD,
@@ -617,31 +235,30 @@ async def do_hold(
                 facility_id=facility_id,
                 memo=memo,
                 details=details,
+                replay_first=False,  # a used key fails the insert: the retry is answered below
             )
-            existing = await tx.scalar(
-                select(Hold).where(Hold.transaction_id == receipt.transaction_id)
+            hold = Hold(
+                account_id=await ensure_account(tx, payer, now=now),
+                transaction_id=receipt.transaction_id,
+                amount_cents=amount_cents,
+                captured_cents=0,
+                status="open",
+                created_at=now,
+                settled_at=None,
             )
-            if existing is None:
-                existing = Hold(
-                    account_id=await ensure_account(tx, payer, now=now),
-                    transaction_id=receipt.transaction_id,
-                    amount_cents=amount_cents,
-                    captured_cents=0,
-                    status="open",
-                    created_at=now,
-                    settled_at=None,
-                )
-                tx.add(existing)
-                await tx.flush()
-            return _hold_view(existing, payer.owner_key)
+            tx.add(hold)
+            await tx.flush()
+            return _hold_view(hold, payer.owner_key)
     except IntegrityError:
         async with svc.db.read() as tx:
-            replay = await _replay(tx, bound)
+            replay = await receipt_for_key(tx, bound)
             if replay is None:
                 raise
-            hold = await tx.scalar(select(Hold).where(Hold.transaction_id == replay.transaction_id))
-            assert hold is not None
-            return _hold_view(hold, payer.owner_key)
+            first = await tx.scalar(
+                select(Hold).where(Hold.transaction_id == replay.transaction_id)
+            )
+            assert first is not None
+            return _hold_view(first, payer.owner_key)
 
 
 def _hold_view(hold: Hold, owner_key: str) -> HoldView:
@@ -666,17 +283,17 @@ async def do_capture(
 ) -> Receipt:
     """Settle a hold: `capture` goes to revenue, the rest back to the payer. Once only:
     409 `hold_settled` for a second settlement, 400 for more than was held."""
-    _check_cents_or_zero(capture_cents, field="capture_cents")
+    check_cents_or_zero(capture_cents, field="capture_cents")
     bound = idem.bound(
         "capture", hold_id=hold_id, capture_cents=capture_cents, revenue=revenue.value
     )
     now = svc.clock.now()
     try:
         async with svc.db.transaction() as tx:
-            await _serialise_writers(tx)
+            await serialise_writers(tx)
             hold = await tx.scalar(select(Hold).where(Hold.id == hold_id).with_for_update())
             # After the lock: a racing twin with this key has committed by now.
-            replay = await _replay(tx, bound)
+            replay = await receipt_for_key(tx, bound)
             if replay is not None:
                 return replay
             if hold is None:
@@ -697,7 +314,7 @@ async def do_capture(
             if release:
                 legs.append(Leg(_ref_of(payer), release))
             hold_txn = await tx.get(LedgerTransaction, hold.transaction_id)
-            return await _write(
+            return await write(
                 tx,
                 now=now,
                 kind=TransactionKind.CAPTURE,
@@ -707,9 +324,10 @@ async def do_capture(
                 memo=memo,
                 corrects_id=hold.transaction_id,
                 details={"hold_id": hold.id, "captured": capture_cents, "released": release},
+                replay_first=False,  # checked above, under the hold's lock
             )
     except IntegrityError:
-        replay = await _first_result(svc, bound)
+        replay = await receipt_after_race(svc, bound)
         if replay is None:
             raise
         return replay
@@ -756,7 +374,7 @@ async def do_refund(
     now = svc.clock.now()
     try:
         async with svc.db.transaction() as tx:
-            await _serialise_writers(tx)
+            await serialise_writers(tx)
             # Refunds of one charge take turns; FOR NO KEY UPDATE still lets rows that merely
             # reference the charge be written meanwhile.
             original = await tx.scalar(
@@ -764,7 +382,7 @@ async def do_refund(
                 .where(LedgerTransaction.id == charge_id)
                 .with_for_update(key_share=True)
             )
-            replay = await _replay(tx, bound)
+            replay = await receipt_for_key(tx, bound)
             if replay is not None:
                 return replay
             if original is None or original.kind != TransactionKind.CHARGE.value:
@@ -792,7 +410,7 @@ async def do_refund(
             left = charged - int(already or 0)
             if amount_cents > left:
                 raise BadRequest(f"At most {left} cents of this charge can still be refunded.")
-            return await _write(
+            return await write(
                 tx,
                 now=now,
                 kind=TransactionKind.REFUND,
@@ -805,9 +423,10 @@ async def do_refund(
                 memo=f"Refund: {reason}",
                 corrects_id=original.id,
                 details={"reason": reason, **(details or {})},
+                replay_first=False,  # checked above, under the charge's lock
             )
     except IntegrityError:
-        replay = await _first_result(svc, bound)
+        replay = await receipt_after_race(svc, bound)
         if replay is None:
             raise
         return replay
@@ -825,7 +444,7 @@ async def do_credit(
 ) -> Receipt:
     """A goodwill credit from the house (customer care), with a reason."""
     check_amount(amount_cents)
-    return await _post(
+    return await post(
         svc,
         kind=TransactionKind.CREDIT,
         legs=[Leg(system(SystemCode.REFUNDS), -amount_cents), Leg(account, amount_cents)],
