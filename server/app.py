@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -30,6 +31,7 @@ from server.http.metrics import HttpMetrics
 from server.http.middleware import request_context
 from server.realtime import SocketNotifier, attach, create_socket_server, tell_clients_and_stop
 from server.services.context import Services
+from server.services.events import publish_committed
 from server.services.mail import Mailer, MailQueue, OutboxMailer, SmtpMailer
 from server.services.notify import Notifier
 from server.services.passwords import Hasher
@@ -97,7 +99,10 @@ def _services_ctx(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
-        db = Database(create_engine(config.database_url))
+        db = Database(
+            create_engine(config.database_url),
+            after_commit=functools.partial(publish_committed, notifier),
+        )
         redis = Redis.from_url(config.redis_url) if config.redis_url else None
         limiter: RateLimiter = (
             RedisRateLimiter(redis, clock) if redis is not None else MemoryRateLimiter(clock)

@@ -9,7 +9,7 @@ import socketio
 from aiohttp.test_utils import TestClient
 
 from server.services.context import Services
-from server.services.events import append_in, publish_after_commit
+from server.services.events import append_in
 from server.services.notify import Recipient, StreamEvent
 from tests.conftest import Actor, assert_error
 from tests.test_socketio import ALLOWED_ORIGIN, WAIT, connect, sio
@@ -28,7 +28,6 @@ async def append(services: Services, who: Actor, kind: str, n: int = 1) -> list[
                 data={"i": i},
                 now=services.clock.now(),
             )
-        await publish_after_commit(services, events[-1:])
     return events
 
 
@@ -112,3 +111,59 @@ async def test_one_persons_events_never_reach_another(
     assert got.empty()
     missed = await sio.call("sync", {"since": 0}, timeout=WAIT)
     assert missed["events"] == []
+
+
+async def test_deposit_tells_the_owner_wallet_updated_and_nobody_else(
+    app_client: TestClient[Any, Any],
+    family: Actor,
+    other_family: Actor,
+    sio: socketio.AsyncClient,
+) -> None:
+    got: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sio.on("event", got.put_nowait)
+    await connect(sio, app_client, token=family.token, headers={"Origin": ALLOWED_ORIGIN})
+    resp = await app_client.post(
+        "/api/v1/deposits",
+        json={
+            "account": {"type": "wallet"},
+            "amount_cents": 2000,
+            "channel": "online",
+            "payment_token": "tok_sandbox_ok",
+            "client_id": "deposit-1",
+        },
+        headers=family.headers,
+    )
+    assert resp.status == 201, await resp.text()
+    pushed = await asyncio.wait_for(got.get(), WAIT)
+    assert pushed["type"] == "wallet.updated"
+    assert pushed["data"]["balance_cents"] == 2000
+    assert pushed["data"]["account_kind"] == "family_wallet"
+
+    resp = await app_client.get("/api/v1/events?since=0", headers=family.headers)
+    assert [e["type"] for e in (await resp.json())["events"]] == ["wallet.updated"]
+    resp = await app_client.get("/api/v1/events?since=0", headers=other_family.headers)
+    assert (await resp.json())["events"] == []
+
+
+async def test_a_refused_charge_leaves_no_event(
+    app_client: TestClient[Any, Any], services: Services, family: Actor
+) -> None:
+    from server.domain.ledger import SystemCode, family_wallet
+    from server.services import ledger
+
+    try:
+        await ledger.do_charge(
+            services,
+            payers=[family_wallet(family.id)],
+            amount_cents=50,
+            revenue=SystemCode.MESSAGE_REVENUE,
+            idem=ledger.Idempotency(scope=f"family:{family.id}", key="m1", request={}),
+            facility_id=None,
+            memo="message",
+        )
+    except ledger.InsufficientFunds:
+        pass
+    else:
+        raise AssertionError("an empty wallet paid")
+    resp = await app_client.get("/api/v1/events?since=0", headers=family.headers)
+    assert (await resp.json())["events"] == []

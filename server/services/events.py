@@ -20,7 +20,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.services.context import Principal, Services
-from server.services.notify import Recipient, StreamEvent
+from server.services.notify import Notifier, Recipient, StreamEvent
+from server.storage.db import AFTER_COMMIT
 from server.storage.event_models import Event, EventStream
 
 MAX_PAGE = 500
@@ -68,6 +69,8 @@ async def append_in(
             )
         )
         out.append(StreamEvent(recipient=r, seq=seq, type=type, data=data, created_at=now))
+    # Pushed by Database.transaction() once this transaction has committed, never before.
+    tx.info.setdefault(AFTER_COMMIT, []).extend(out)
     return out
 
 
@@ -139,11 +142,12 @@ async def do_ack(svc: Services, *, recipient: Recipient, seq: int) -> None:
         await record_ack(tx, recipient=recipient, seq=seq)
 
 
-async def publish_after_commit(svc: Services, events: Sequence[StreamEvent]) -> None:
-    """Wake sockets; never fails the caller (the events are already durable)."""
-    if not events:
+async def publish_committed(notifier: Notifier, events: Sequence[Any]) -> None:
+    """Wake sockets for committed events; never fails the caller (the events are durable)."""
+    pushed = [e for e in events if isinstance(e, StreamEvent)]
+    if not pushed:
         return
     try:
-        await svc.notifier.publish(events)
+        await notifier.publish(pushed)
     except Exception:
         log.warning("event push failed; clients will catch up on sync", exc_info=True)

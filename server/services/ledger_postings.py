@@ -38,6 +38,8 @@ from server.domain.ledger import AccountKind, AccountRef, TransactionKind
 from server.domain.money import MAX_CENTS, balanced
 from server.errors import BadRequest, Conflict, NotFound, PaymentRequired
 from server.services.context import Services
+from server.services.events import append_in
+from server.services.notify import Recipient
 from server.storage.models import (
     FamilyAccount,
     LedgerAccount,
@@ -432,7 +434,34 @@ async def write(
             for account_id, p in posted
         ],
     )
+    for account_id, p in posted:
+        owner = _owner_of(p)
+        if owner is not None:
+            await append_in(
+                tx,
+                recipients=[owner],
+                type="wallet.updated",
+                data={
+                    "account_id": account_id,
+                    "account_kind": str(p.kind),
+                    "balance_cents": p.balance_after_cents,
+                    "amount_cents": p.amount_cents,
+                    "transaction_id": txn.id,
+                    "transaction_kind": txn.kind,
+                },
+                now=now,
+            )
     return _receipt_of(txn, [p for _, p in posted], replayed=False)
+
+
+def _owner_of(p: _Posted) -> Recipient | None:
+    """Who sees a change to this account in their event stream (nobody, for the house's)."""
+    kind = AccountKind(p.kind)
+    if kind is AccountKind.SYSTEM:
+        return None
+    owner_id = int(p.owner_key.split(":")[1])
+    family = kind in (AccountKind.FAMILY_WALLET, AccountKind.PPC)
+    return Recipient(kind="family" if family else "resident", id=owner_id)
 
 
 async def receipt_after_race(svc: Services, idem: Idempotency) -> Receipt | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -41,12 +41,19 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+AfterCommit = Callable[[list[Any]], Awaitable[None]]
+# Work a transaction leaves for after its commit (events to push) goes in `session.info`
+# under this key; `Database.transaction()` hands it to `after_commit` once the commit is done.
+AFTER_COMMIT = "homeline.after_commit"
+
+
 class Database:
     """The engine plus a session factory; `transaction()` is the one way services write."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, after_commit: AfterCommit | None = None) -> None:
         self.engine = engine
         self.sessions = session_factory(engine)
+        self.after_commit = after_commit
 
     @property
     def dialect(self) -> str:
@@ -54,8 +61,13 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session, session.begin():
-            yield session
+        """One database transaction; on commit, what it left for after the commit is run."""
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            pending: list[Any] = session.info.pop(AFTER_COMMIT, [])
+        if pending and self.after_commit is not None:
+            await self.after_commit(pending)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
