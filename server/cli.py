@@ -20,7 +20,7 @@ from server.errors import DomainError, FieldErrors
 from server.services.context import Services, StaffRole
 from server.services.mail import MailQueue, OutboxMailer
 from server.services.passwords import Hasher
-from server.services.payments import SandboxGateway
+from server.services.payments import SandboxGateway, load_gateway
 from server.services.ratelimit import MemoryRateLimiter
 from server.storage.db import Database, create_engine
 
@@ -102,13 +102,23 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     config = config.with_(host=args.host or config.host, port=args.port or config.port)
     if args.port and "PUBLIC_URL" not in os.environ:
         config = config.with_(public_url=f"http://127.0.0.1:{args.port}")
+    try:
+        gateway = load_gateway(
+            config.payment_gateway,
+            config,
+            public_url=config.public_url,
+            allow_sandbox=config.allow_sandbox_payments,
+        )
+    except (ValueError, ImportError, AttributeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     # --prepare: the embedded set-up in one process, so `make run` starts faster than with three.
     if args.prepare and (
         cmd_migrate(config, args) or cmd_demo(config, argparse.Namespace(if_empty=True))
     ):
         return 2
     configure_logging(json_lines=config.log_json)
-    app = create_app(config)
+    app = create_app(config, gateway=gateway)
     print(f"Homeline serving on {config.public_url}/ (Ctrl-C stops)", flush=True)
     asyncio.run(serve(app, config))
     return 0

@@ -38,6 +38,9 @@ class Config:
     allowed_origins: tuple[str, ...] = ()
     log_json: bool = True
     trust_proxy: bool = False
+    # "sandbox" or "package.module:factory" (called with the Config, returns a PaymentGateway).
+    payment_gateway: str = "sandbox"
+    allow_sandbox_payments: bool = False
     shutdown_timeout: float = 10.0
 
     @property
@@ -90,6 +93,8 @@ class Config:
             ),
             log_json=e.get("LOG_FORMAT", "json") == "json",
             trust_proxy=e.get("TRUST_PROXY", "0") == "1",
+            payment_gateway=e.get("PAYMENT_GATEWAY", "sandbox"),
+            allow_sandbox_payments=e.get("ALLOW_SANDBOX_PAYMENTS", "0") == "1",
         )
 
 

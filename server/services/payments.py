@@ -8,9 +8,11 @@ by a retry with the same key finds the first authorisation instead of charging t
 
 from __future__ import annotations
 
+import importlib
 import secrets
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from server.errors import DomainError, PaymentRequired
 
@@ -103,3 +105,25 @@ class SandboxGateway:
     async def refund(self, *, reference: str, amount_cents: int, idempotency_key: str) -> str:
         self.refunded[idempotency_key] = amount_cents
         return f"sbx_refund_{secrets.token_hex(6)}"
+
+
+def load_gateway(
+    spec: str, config: object, *, public_url: str, allow_sandbox: bool
+) -> PaymentGateway:
+    """The gateway named by PAYMENT_GATEWAY. The sandbox is refused for a server reachable
+    from elsewhere unless ALLOW_SANDBOX_PAYMENTS=1, so test tokens never pass for money."""
+    if spec == "sandbox":
+        host = urlsplit(public_url).hostname or ""
+        if host not in ("127.0.0.1", "localhost", "::1") and not allow_sandbox:
+            raise ValueError(
+                f"PAYMENT_GATEWAY is the sandbox but PUBLIC_URL ({public_url}) is not this "
+                "machine: set PAYMENT_GATEWAY=package.module:factory for a real processor, or "
+                "ALLOW_SANDBOX_PAYMENTS=1 for a test installation."
+            )
+        return SandboxGateway()
+    module_name, _, factory_name = spec.partition(":")
+    if not module_name or not factory_name:
+        raise ValueError("PAYMENT_GATEWAY must be 'sandbox' or 'package.module:factory'.")
+    factory = getattr(importlib.import_module(module_name), factory_name)
+    gateway: PaymentGateway = factory(config)
+    return gateway
