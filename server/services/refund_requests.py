@@ -303,37 +303,7 @@ async def do_approve(svc: Services, actor: Principal, *, request_id: int) -> Req
                         "request.",
                         code="refund_too_large",
                     )
-            won = await tx.execute(
-                update(RefundRequest)
-                .execution_options(**NO_SYNC)
-                .where(
-                    RefundRequest.id == row.id,
-                    RefundRequest.status == RequestStatus.PENDING.value,
-                )
-                .values(
-                    status=RequestStatus.APPROVED.value,
-                    decided_by_staff_id=actor.id,
-                    decided_at=now,
-                )
-            )
-            if getattr(won, "rowcount", 0) != 1:
-                raise Conflict(DECIDED, code="decided")
-            await record_staff_action(
-                tx,
-                staff=actor,
-                at=now,
-                action=f"{row.kind}.approve",
-                facility_id=row.facility_id,
-                target_type="refund_request",
-                target_id=row.id,
-                reason=row.reason,
-                details={
-                    "family_account_id": row.family_account_id,
-                    "amount_cents": row.amount_cents,
-                    "charge_id": row.charge_id,
-                    "requested_by_staff_id": row.requested_by_staff_id,
-                },
-            )
+            await _decide(tx, actor, row, status=RequestStatus.APPROVED, now=now, reason=None)
         elif not (_unpaid(row) and row.decided_by_staff_id == actor.id):
             # Only our own interrupted approval may be finished by us here.
             raise Conflict(f"This request is already {row.status}.", code="decided")
@@ -350,39 +320,54 @@ async def do_reject(
     now = svc.clock.now()
     async with svc.db.transaction() as tx:
         row = await _access_request_in(tx, actor, request_id=request_id)
-        won = await tx.execute(
-            update(RefundRequest)
-            .execution_options(**NO_SYNC)
-            .where(
-                RefundRequest.id == row.id,
-                RefundRequest.status == RequestStatus.PENDING.value,
-            )
-            .values(
-                status=RequestStatus.REJECTED.value,
-                decided_by_staff_id=actor.id,
-                decided_at=now,
-                decision_reason=reason,
-            )
-        )
-        if getattr(won, "rowcount", 0) != 1:
-            raise Conflict(DECIDED, code="decided")
-        await record_staff_action(
-            tx,
-            staff=actor,
-            at=now,
-            action=f"{row.kind}.reject",
-            facility_id=row.facility_id,
-            target_type="refund_request",
-            target_id=row.id,
-            reason=reason,
-            details={
-                "family_account_id": row.family_account_id,
-                "amount_cents": row.amount_cents,
-                "charge_id": row.charge_id,
-                "requested_by_staff_id": row.requested_by_staff_id,
-            },
-        )
+        await _decide(tx, actor, row, status=RequestStatus.REJECTED, now=now, reason=reason)
     return await view_by_id(svc, request_id)
+
+
+async def _decide(
+    tx: AsyncSession,
+    actor: Principal,
+    row: RefundRequest,
+    *,
+    status: RequestStatus,
+    now: datetime,
+    reason: str | None,
+) -> None:
+    """Approve or reject a pending request and audit it. A conditional update: of two staff
+    deciding at once exactly one wins, the other is told it is already decided."""
+    values: dict[str, object] = {
+        "status": status.value,
+        "decided_by_staff_id": actor.id,
+        "decided_at": now,
+    }
+    if reason is not None:
+        values["decision_reason"] = reason
+    won = await tx.execute(
+        update(RefundRequest)
+        .execution_options(**NO_SYNC)
+        .where(RefundRequest.id == row.id, RefundRequest.status == RequestStatus.PENDING.value)
+        .values(**values)
+    )
+    if getattr(won, "rowcount", 0) != 1:
+        raise Conflict(DECIDED, code="decided")
+    verb = "approve" if status is RequestStatus.APPROVED else "reject"
+    await record_staff_action(
+        tx,
+        staff=actor,
+        at=now,
+        action=f"{row.kind}.{verb}",
+        facility_id=row.facility_id,
+        target_type="refund_request",
+        target_id=row.id,
+        # An approval is audited with the request's own reason; a rejection with its reason.
+        reason=row.reason if reason is None else reason,
+        details={
+            "family_account_id": row.family_account_id,
+            "amount_cents": row.amount_cents,
+            "charge_id": row.charge_id,
+            "requested_by_staff_id": row.requested_by_staff_id,
+        },
+    )
 
 
 def _unpaid(row: RefundRequest) -> bool:
