@@ -80,6 +80,7 @@ export async function api(method, path, { body, query } = {}) {
 
 export const get = (path, query) => api("GET", path, { query });
 export const post = (path, body = {}) => api("POST", path, { body });
+export const put = (path, body = {}) => api("PUT", path, { body });
 export const del = (path) => api("DELETE", path);
 
 /** Who is signed in with this browser's cookie, or null. */

@@ -1,12 +1,14 @@
 // The staff console at /console: staff sign in, the facility's contacts, and blocking a
 // contact with a reason (the server writes it to the audit log); customer care (#/care, in
-// care.js) for support staff and facility admins.
+// care.js) for support staff and facility admins; the tariff and its rate-cap check
+// (#/tariff, in tariff.js) for all staff, editable by the facility's admins.
 
 import { ApiError, get, post, signOut } from "./api.js";
 import { CARE_ROLES, setupCare } from "./care.js";
 import { bindForm, clearErrors, el, fieldError, setStatus, statusOf } from "./forms.js";
 import { connectLive } from "./live.js";
 import { bindSignOut, startApp } from "./session.js";
+import { setupTariff } from "./tariff.js";
 
 const $ = (selector) => document.querySelector(selector);
 const state = { principal: null, otherSession: false, live: null, blocking: null, opener: null };
@@ -19,7 +21,7 @@ const STATUS_LABELS = {
   blocked: "Blocked",
 };
 
-const VIEWS = { contacts: "Contacts", care: "Customer care" };
+const VIEWS = { contacts: "Contacts", care: "Customer care", tariff: "Tariff" };
 
 function mayCare(principal) {
   return Boolean(principal && CARE_ROLES.has(principal.role));
@@ -53,17 +55,21 @@ function show(principal, message = "", kind = "ok") {
     state.live.close();
     state.live = null;
   }
-  if (!principal || (was && was.id !== principal.id)) care.reset();
+  if (!principal || (was && was.id !== principal.id)) {
+    care.reset();
+    tariff.reset();
+  }
   route();
 }
 
-/** #/contacts (the default) or #/care; nothing but the sign-in form when signed out. */
+/** #/contacts (the default), #/care or #/tariff; nothing but the sign-in form when signed out. */
 function route() {
   const principal = state.principal;
   let name = location.hash.replace(/^#\/?/, "") || "contacts";
   if (!(name in VIEWS) || (name === "care" && !mayCare(principal))) name = "contacts";
   $("#view-contacts").hidden = !principal || name !== "contacts";
   $("#view-care").hidden = !principal || name !== "care";
+  $("#view-tariff").hidden = !principal || name !== "tariff";
   for (const link of document.querySelectorAll("#nav-in a")) {
     if (link.getAttribute("href") === `#/${name}`) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -72,6 +78,7 @@ function route() {
   if (!principal) return;
   if (name === "contacts") loadContacts();
   if (name === "care") care.show();
+  if (name === "tariff") tariff.show();
 }
 
 window.addEventListener("hashchange", () => {
@@ -193,6 +200,7 @@ bindForm($("#login-form"), async (values, form) => {
 });
 
 const care = setupCare({ sessionEnded: () => sessionEnded(), me: () => state.principal });
+const tariff = setupTariff({ sessionEnded: () => sessionEnded(), me: () => state.principal });
 
 bindSignOut(show);
 startApp("staff", show, state);

@@ -4,11 +4,15 @@
 /** 2050 -> "$20.50"; -50 -> "-$0.50"; 123456 -> "$1,234.56". */
 export function formatCents(cents) {
   const value = Number(cents) || 0;
-  const sign = value < 0 ? "-" : "";
-  const abs = Math.abs(value);
+  return `${value < 0 ? "-" : ""}$${formatDollars(Math.abs(value))}`;
+}
+
+/** Whole cents >= 0 as dollars for an input, without the sign: 16 -> "0.16", 100000 ->
+ *  "1,000.00". Integer arithmetic only; parseDollars reads it back to the same cents. */
+export function formatDollars(cents) {
+  const abs = Math.abs(Math.trunc(Number(cents) || 0));
   const whole = Math.floor(abs / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  const part = String(abs % 100).padStart(2, "0");
-  return `${sign}$${whole}.${part}`;
+  return `${whole}.${String(abs % 100).padStart(2, "0")}`;
 }
 
 /** "20", "20.5", "$1,020.50" -> cents; null when it is not an amount of dollars and cents. */
