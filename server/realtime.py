@@ -14,13 +14,18 @@ from typing import Any
 
 import socketio
 from aiohttp import web
+from pydantic import ValidationError
 
 from server.appkeys import METRICS, SERVICES
 from server.config import Config
 from server.errors import DomainError
 from server.http.auth import SESSION_COOKIE
+from server.http.parsing import field_errors
+from server.http.routes_messages import message_key
+from server.http.schemas_messages import MessageBody
 from server.services.context import Principal
 from server.services.events import access_events, do_ack, recipient_of
+from server.services.messages import do_send_message, message_json
 from server.services.notify import StreamEvent
 from server.services.sessions import access_session
 
@@ -113,6 +118,23 @@ def attach(sio: socketio.AsyncServer, app: web.Application) -> None:
             return {"error": {"code": "invalid_fields", "message": str(exc)}}
         await do_ack(app[SERVICES], recipient=recipient_of(await principal_of(sid)), seq=seq)
         return {"ok": True}
+
+    @sio.on("message:send")  # type: ignore[untyped-decorator]
+    async def message_send(sid: str, data: Any) -> dict[str, Any]:
+        """`message:send {contact_id, body, client_id}` -> the stored message (the first one,
+        on a retry with the same client_id) or `{error}`."""
+        actor = await principal_of(sid)
+        try:
+            body = MessageBody.model_validate(data if isinstance(data, dict) else {})
+            key = message_key(None, body.client_id)
+            view, _ = await do_send_message(
+                app[SERVICES], actor, contact_id=body.contact_id, body=body.body, client_id=key
+            )
+        except ValidationError as exc:
+            return {"error": field_errors(exc).payload()}
+        except DomainError as exc:
+            return {"error": exc.payload()}
+        return message_json(view, recipient_of(actor))
 
     sio.attach(app)
 

@@ -67,7 +67,7 @@ def _sentence(error: Any) -> str:
     return str(error["msg"])
 
 
-def _field_errors(exc: ValidationError) -> FieldErrors:
+def field_errors(exc: ValidationError) -> FieldErrors:
     fields: dict[str, str] = {}
     for error in exc.errors():
         name = ".".join(str(p) for p in error["loc"]) or "body"
@@ -75,12 +75,12 @@ def _field_errors(exc: ValidationError) -> FieldErrors:
     return FieldErrors(fields)
 
 
-async def parse_json(request: web.Request, model: type[M]) -> M:
-    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
-        raise TooLarge(f"The request body is larger than {MAX_JSON_BYTES // 1024} KiB.")
+async def parse_json(request: web.Request, model: type[M], *, limit: int = MAX_JSON_BYTES) -> M:
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"The request body is larger than {limit // 1024} KiB.")
     if request.content_type not in ("application/json", ""):
         raise UnsupportedMedia("Send the body as application/json.")
-    raw = await _read_body(request, MAX_JSON_BYTES)
+    raw = await _read_body(request, limit)
     try:
         data = json.loads(raw or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
@@ -91,7 +91,7 @@ async def parse_json(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise _field_errors(exc) from None
+        raise field_errors(exc) from None
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
@@ -111,7 +111,7 @@ def parse_query(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(dict(request.query))
     except ValidationError as exc:
-        raise _field_errors(exc) from None
+        raise field_errors(exc) from None
 
 
 def path_id(request: web.Request, name: str = "id") -> int:

@@ -5,3 +5,4 @@ it), so a model module added here is never forgotten.
 """
 
 from server.storage import event_models as event_models
+from server.storage import message_models as message_models

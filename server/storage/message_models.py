@@ -1,0 +1,42 @@
+"""Messages between a family member and a resident over a contact."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.storage.models import Base, BigId
+
+
+class Message(Base):
+    """One message. `payer` names the wallet charged ("family_wallet:12", "resident_wallet:5")
+    or is None when the message was free; each party may hide it for themselves only."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        # A retry with the same client_id finds the first send instead of a second message.
+        UniqueConstraint("sender_kind", "sender_id", "client_id"),
+        Index("ix_messages_contact_id_id", "contact_id", "id"),
+        Index("ix_messages_sender_created", "sender_kind", "sender_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), index=True)
+    sender_kind: Mapped[str] = mapped_column(String(10))
+    sender_id: Mapped[int] = mapped_column(BigInteger)
+    recipient_kind: Mapped[str] = mapped_column(String(10))
+    recipient_id: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    client_id: Mapped[str] = mapped_column(String(100))
+    payer: Mapped[str | None] = mapped_column(String(40))
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    charge_transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+    deleted_by_sender: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_by_recipient: Mapped[bool] = mapped_column(Boolean, default=False)
