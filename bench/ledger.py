@@ -29,17 +29,12 @@ import asyncpg
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from server.clock import SystemClock
+from server.cli import services as cli_services
 from server.config import Config
 from server.domain.ledger import AccountRef, SystemCode, family_wallet, system
 from server.services import ledger
 from server.services.context import Services
 from server.services.ledger import Idempotency, InsufficientFunds
-from server.services.mail import MailQueue, OutboxMailer
-from server.services.passwords import Hasher
-from server.services.payments import SandboxGateway
-from server.services.ratelimit import MemoryRateLimiter
-from server.storage.db import Database, create_engine
 from server.storage.models import Base, Facility, FamilyAccount, LedgerAccount, LedgerPosting
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -103,25 +98,12 @@ async def postgres_database() -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def services(url: str, folder: Path) -> AsyncIterator[Services]:
-    db = Database(create_engine(url))
-    async with db.engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    clock = SystemClock()
+    """The command line's services (no web server) on a freshly created schema."""
     config = Config(database_url=url, var_dir=folder, secret_key="bench")
-    try:
-        yield Services(
-            config=config,
-            db=db,
-            clock=clock,
-            hasher=Hasher(),
-            limiter=MemoryRateLimiter(clock),
-            mail=MailQueue(
-                OutboxMailer(config.outbox_dir, clock), sender=config.smtp_from, clock=clock
-            ),
-            gateway=SandboxGateway(),
-        )
-    finally:
-        await db.close()
+    async with cli_services(config) as svc:
+        async with svc.db.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        yield svc
 
 
 async def seed(svc: Services, wallets: int) -> list[AccountRef]:
