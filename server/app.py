@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 from redis.asyncio import Redis
 
+from moderation import routes as moderation_routes
 from server.appkeys import API, CONFIG, METRICS, SERVICES, SIO
 from server.clock import Clock, SystemClock
 from server.config import Config
@@ -32,6 +34,7 @@ from server.http.metrics import HttpMetrics
 from server.http.middleware import request_context
 from server.realtime import SocketNotifier, attach, create_socket_server, tell_clients_and_stop
 from server.services.context import Services
+from server.services.delivery import release_loop
 from server.services.events import publish_committed
 from server.services.mail import Mailer, MailQueue, OutboxMailer, SmtpMailer
 from server.services.notify import Notifier
@@ -58,6 +61,7 @@ def build_api() -> Api:
         routes_wallet,
         routes_tariffs,
         routes_support,
+        moderation_routes,
     ):
         for endpoint in module.endpoints():
             api.add(endpoint)
@@ -87,7 +91,10 @@ def create_app(
             clock or SystemClock(), mailer, hasher, gateway or SandboxGateway(), SocketNotifier(sio)
         )
     )
-    app.cleanup_ctx.append(_housekeeping_ctx)
+    app.cleanup_ctx.append(_background("housekeeping", _housekeeping))
+    app.cleanup_ctx.append(
+        _background("delivery", lambda app, stop: release_loop(app[SERVICES], stop))
+    )
     app.on_shutdown.append(_tell_sockets)
     return app
 
@@ -143,31 +150,38 @@ def _mailer(config: Config, clock: Clock) -> Mailer:
     return OutboxMailer(config.outbox_dir, clock)
 
 
-async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-
-    async def run() -> None:
-        while not stop.is_set():
-            try:
-                purged = await do_purge_expired_sessions(app[SERVICES])
-                if purged:
-                    log.info("expired sessions purged", extra={"count": purged})
-            except Exception:
-                log.exception("housekeeping failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), HOUSEKEEPING_EVERY)
-
-    task = asyncio.create_task(run(), name="housekeeping")
-    try:
-        yield
-    finally:
-        # Let a purge in progress finish rather than cancel it mid-query: a cancelled SQLite
-        # query's worker thread would answer after the event loop has closed.
-        stop.set()
+async def _housekeeping(app: web.Application, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            purged = await do_purge_expired_sessions(app[SERVICES])
+            if purged:
+                log.info("expired sessions purged", extra={"count": purged})
+        except Exception:
+            log.exception("housekeeping failed")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(task), app[CONFIG].shutdown_timeout)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+            await asyncio.wait_for(stop.wait(), HOUSEKEEPING_EVERY)
+
+
+def _background(
+    name: str, work: Callable[[web.Application, asyncio.Event], Coroutine[Any, Any, None]]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A task that runs while the app runs; on shutdown it is asked to stop and awaited."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(work(app, stop), name=name)
+        try:
+            yield
+        finally:
+            # Let work in progress finish rather than cancel it mid-query: a cancelled SQLite
+            # query's worker thread would answer after the event loop has closed.
+            stop.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), app[CONFIG].shutdown_timeout)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    return ctx
 
 
 async def _tell_sockets(app: web.Application) -> None:

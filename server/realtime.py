@@ -1,8 +1,9 @@
 """The socket.io server: authenticated connections, one room per signed-in person.
 
-The durable event stream (sequence numbers, replay) arrives with messaging; this module owns
-the connection itself: handshake authentication, the Origin check, and telling clients when
-the server shuts down.
+This module owns the connection (handshake authentication, the Origin check, telling clients
+when the server shuts down) and the namespace's events: `sync` and `ack` of the durable event
+stream, `message:send` and `message:read`. Each handler parses, makes one service call and
+answers through the ack.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from server.config import Config
 from server.errors import DomainError
 from server.http.auth import SESSION_COOKIE
 from server.http.parsing import field_errors
-from server.http.routes_messages import message_key
-from server.http.schemas_messages import MessageBody
+from server.http.routes_messages import message_key, read_json
+from server.http.schemas_messages import MarkReadBody, MessageBody
 from server.services.context import Principal
+from server.services.conversations import do_mark_read
 from server.services.events import access_events, do_ack, recipient_of
-from server.services.messages import do_send_message, message_json
+from server.services.message_views import message_json
+from server.services.messages import do_send_message
 from server.services.notify import StreamEvent
 from server.services.sessions import access_session
 
@@ -135,6 +138,21 @@ def attach(sio: socketio.AsyncServer, app: web.Application) -> None:
         except DomainError as exc:
             return {"error": exc.payload()}
         return message_json(view, recipient_of(actor))
+
+    @sio.on("message:read")  # type: ignore[untyped-decorator]
+    async def message_read(sid: str, data: Any) -> dict[str, Any]:
+        """`message:read {contact_id, up_to_id}` -> `{contact_id, marked, unread}`."""
+        actor = await principal_of(sid)
+        try:
+            body = MarkReadBody.model_validate(data if isinstance(data, dict) else {})
+            result = await do_mark_read(
+                app[SERVICES], actor, contact_id=body.contact_id, up_to_id=body.up_to_id
+            )
+        except ValidationError as exc:
+            return {"error": field_errors(exc).payload()}
+        except DomainError as exc:
+            return {"error": exc.payload()}
+        return read_json(result)
 
     sio.attach(app)
 

@@ -1,4 +1,5 @@
-"""Messages: send (paid, idempotent), conversation history, delete-for-me."""
+"""Messages: send (paid, idempotent), the price first, history, delete-for-me, read receipts,
+unread counts and the owner's export."""
 
 from __future__ import annotations
 
@@ -10,10 +11,18 @@ from server.http.api import Endpoint
 from server.http.auth import authenticate
 from server.http.parsing import parse_json, parse_query, path_id
 from server.http.routes_wallet import IDEMPOTENCY_HEADER, KEY_RE
-from server.http.schemas_messages import MESSAGE_JSON_BYTES, MessageBody, MessageHistoryQuery
-from server.services import messages
+from server.http.schemas_messages import (
+    MESSAGE_JSON_BYTES,
+    ContactQuery,
+    ExportQuery,
+    MarkReadBody,
+    MessageBody,
+    MessageHistoryQuery,
+)
+from server.services import conversations, messages
 from server.services.context import PrincipalKind
 from server.services.events import recipient_of
+from server.services.message_views import message_json
 
 F, R = PrincipalKind.FAMILY, PrincipalKind.RESIDENT
 
@@ -41,7 +50,7 @@ async def send_message(request: web.Request) -> web.Response:
         request.app[SERVICES], actor, contact_id=body.contact_id, body=body.body, client_id=key
     )
     return web.json_response(
-        messages.message_json(view, recipient_of(actor)), status=201 if created else 200
+        message_json(view, recipient_of(actor)), status=201 if created else 200
     )
 
 
@@ -58,7 +67,7 @@ async def message_history(request: web.Request) -> web.Response:
     viewer = recipient_of(actor)
     return web.json_response(
         {
-            "messages": [messages.message_json(m, viewer) for m in found],
+            "messages": [message_json(m, viewer) for m in found],
             "next_before": found[-1].id if len(found) == query.limit else None,
         }
     )
@@ -69,6 +78,61 @@ async def delete_message(request: web.Request) -> web.Response:
     actor = await authenticate(request, F, R)
     await messages.do_delete_for_me(request.app[SERVICES], actor, message_id=message_id)
     return web.Response(status=204)
+
+
+async def message_quote(request: web.Request) -> web.Response:
+    query = parse_query(request, ContactQuery)
+    actor = await authenticate(request, F, R)
+    quote = await messages.access_quote(request.app[SERVICES], actor, contact_id=query.contact_id)
+    return web.json_response(
+        {
+            "contact_id": query.contact_id,
+            "price_cents": quote.price_cents,
+            "message_price_cents": quote.message_price_cents,
+            "free_remaining_today": quote.free_remaining_today,
+            "payer": quote.payer,
+            "can_send": quote.can_send,
+        }
+    )
+
+
+def read_json(result: conversations.ReadResult) -> dict[str, int]:
+    return {"contact_id": result.contact_id, "marked": result.marked, "unread": result.unread}
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    body = await parse_json(request, MarkReadBody)
+    actor = await authenticate(request, F, R)
+    result = await conversations.do_mark_read(
+        request.app[SERVICES], actor, contact_id=body.contact_id, up_to_id=body.up_to_id
+    )
+    return web.json_response(read_json(result))
+
+
+async def unread_counts(request: web.Request) -> web.Response:
+    actor = await authenticate(request, F, R)
+    counts = await conversations.access_unread(request.app[SERVICES], actor)
+    return web.json_response(
+        {
+            "contacts": [{"contact_id": c, "unread": n} for c, n in counts.items()],
+            "total": sum(counts.values()),
+        }
+    )
+
+
+async def export_conversation(request: web.Request) -> web.Response:
+    query = parse_query(request, ExportQuery)
+    actor = await authenticate(request, F, R)
+    export = await conversations.access_export(
+        request.app[SERVICES], actor, contact_id=query.contact_id
+    )
+    name = f"homeline-conversation-{query.contact_id}-{export.at:%Y%m%d}.{query.format}"
+    return web.Response(
+        text=export.as_json() if query.format == "json" else export.as_text(),
+        content_type="application/json" if query.format == "json" else "text/plain",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 def endpoints() -> list[Endpoint]:
@@ -95,6 +159,46 @@ def endpoints() -> list[Endpoint]:
             query=MessageHistoryQuery,
             auth="family|resident",
             errors=(403, 404),
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/messages/quote",
+            message_quote,
+            "The price of the next message on a contact and who would pay it, before sending",
+            t,
+            query=ContactQuery,
+            auth="family|resident",
+            errors=(403, 404),
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/messages/read",
+            mark_read,
+            "Mark messages on a contact read, up to a message id (the sender gets a receipt)",
+            t,
+            body=MarkReadBody,
+            auth="family|resident",
+            errors=(403, 404),
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/messages/unread",
+            unread_counts,
+            "Unread messages per contact",
+            t,
+            auth="family|resident",
+            errors=(403,),
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/messages/export",
+            export_conversation,
+            "Download a conversation as plain text or JSON (`format=txt|json`)",
+            t,
+            query=ExportQuery,
+            auth="family|resident",
+            errors=(403, 404),
+            produces="text/plain",
         ),
         Endpoint(
             "DELETE",

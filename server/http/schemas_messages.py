@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -26,3 +26,17 @@ class MessageHistoryQuery(Query):
     contact_id: Id
     before: Id | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 50
+
+
+class ContactQuery(Query):
+    contact_id: Id
+
+
+class MarkReadBody(Body):
+    contact_id: Id
+    up_to_id: Id
+
+
+class ExportQuery(Query):
+    contact_id: Id
+    format: Literal["txt", "json"] = "txt"

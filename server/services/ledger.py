@@ -46,6 +46,7 @@ from server.services.ledger_reads import (
     Balance,
     StatementLine,
     account_ids_of,
+    available_in,
     balances,
     statement,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "Receipt",
     "StatementLine",
     "account_ids_of",
+    "available_in",
     "balances",
     "charge_in",
     "check_amount",
@@ -74,6 +76,7 @@ __all__ = [
     "do_release",
     "ensure_account",
     "post_in",
+    "refund_in",
     "statement",
 ]
 
@@ -370,66 +373,94 @@ async def do_refund(
     refunded for one charge never exceeds the charge (400 beyond it); 404 for anything that is
     not a charge. Whether the actor may refund it is the caller's check."""
     check_amount(amount_cents)
-    bound = idem.bound("refund", charge_id=charge_id, amount_cents=amount_cents)
     now = svc.clock.now()
     try:
         async with svc.db.transaction() as tx:
-            await serialise_writers(tx)
-            # Refunds of one charge take turns; FOR NO KEY UPDATE still lets rows that merely
-            # reference the charge be written meanwhile.
-            original = await tx.scalar(
-                select(LedgerTransaction)
-                .where(LedgerTransaction.id == charge_id)
-                .with_for_update(key_share=True)
-            )
-            replay = await receipt_for_key(tx, bound)
-            if replay is not None:
-                return replay
-            if original is None or original.kind != TransactionKind.CHARGE.value:
-                raise NotFound("No such charge.")
-            rows = (
-                await tx.execute(
-                    select(LedgerPosting.amount_cents, LedgerAccount)
-                    .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
-                    .where(LedgerPosting.transaction_id == original.id)
-                )
-            ).all()
-            paid = [(amount, acc) for amount, acc in rows if amount < 0]
-            earned = [(amount, acc) for amount, acc in rows if amount > 0]
-            assert len(paid) == 1 and len(earned) == 1
-            charged = -paid[0][0]
-            already = await tx.scalar(
-                select(func.coalesce(func.sum(LedgerPosting.amount_cents), 0))
-                .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
-                .where(
-                    LedgerTransaction.corrects_id == original.id,
-                    LedgerTransaction.kind == TransactionKind.REFUND.value,
-                    LedgerPosting.account_id == paid[0][1].id,
-                )
-            )
-            left = charged - int(already or 0)
-            if amount_cents > left:
-                raise BadRequest(f"At most {left} cents of this charge can still be refunded.")
-            return await write(
+            return await refund_in(
                 tx,
                 now=now,
-                kind=TransactionKind.REFUND,
-                legs=[
-                    Leg(_ref_of(earned[0][1]), -amount_cents),
-                    Leg(_ref_of(paid[0][1]), amount_cents),
-                ],
-                idem=bound,
-                facility_id=original.facility_id,
-                memo=f"Refund: {reason}",
-                corrects_id=original.id,
-                details={"reason": reason, **(details or {})},
-                replay_first=False,  # checked above, under the charge's lock
+                charge_id=charge_id,
+                amount_cents=amount_cents,
+                idem=idem,
+                reason=reason,
+                details=details,
             )
     except IntegrityError:
-        replay = await receipt_after_race(svc, bound)
+        replay = await receipt_after_race(svc, _refund_key(idem, charge_id, amount_cents))
         if replay is None:
             raise
         return replay
+
+
+def _refund_key(idem: Idempotency, charge_id: int, amount_cents: int) -> Idempotency:
+    return idem.bound("refund", charge_id=charge_id, amount_cents=amount_cents)
+
+
+async def refund_in(
+    tx: AsyncSession,
+    *,
+    now: datetime,
+    charge_id: int,
+    amount_cents: int,
+    idem: Idempotency,
+    reason: str,
+    details: dict[str, Any] | None = None,
+) -> Receipt:
+    """`do_refund` inside the caller's transaction (a rejected message: the decision and its
+    refund commit together)."""
+    check_amount(amount_cents)
+    bound = _refund_key(idem, charge_id, amount_cents)
+    await serialise_writers(tx)
+    # Refunds of one charge take turns; FOR NO KEY UPDATE still lets rows that merely
+    # reference the charge be written meanwhile.
+    original = await tx.scalar(
+        select(LedgerTransaction)
+        .where(LedgerTransaction.id == charge_id)
+        .with_for_update(key_share=True)
+    )
+    replay = await receipt_for_key(tx, bound)
+    if replay is not None:
+        return replay
+    if original is None or original.kind != TransactionKind.CHARGE.value:
+        raise NotFound("No such charge.")
+    rows = (
+        await tx.execute(
+            select(LedgerPosting.amount_cents, LedgerAccount)
+            .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
+            .where(LedgerPosting.transaction_id == original.id)
+        )
+    ).all()
+    paid = [(amount, acc) for amount, acc in rows if amount < 0]
+    earned = [(amount, acc) for amount, acc in rows if amount > 0]
+    assert len(paid) == 1 and len(earned) == 1
+    charged = -paid[0][0]
+    already = await tx.scalar(
+        select(func.coalesce(func.sum(LedgerPosting.amount_cents), 0))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
+        .where(
+            LedgerTransaction.corrects_id == original.id,
+            LedgerTransaction.kind == TransactionKind.REFUND.value,
+            LedgerPosting.account_id == paid[0][1].id,
+        )
+    )
+    left = charged - int(already or 0)
+    if amount_cents > left:
+        raise BadRequest(f"At most {left} cents of this charge can still be refunded.")
+    return await write(
+        tx,
+        now=now,
+        kind=TransactionKind.REFUND,
+        legs=[
+            Leg(_ref_of(earned[0][1]), -amount_cents),
+            Leg(_ref_of(paid[0][1]), amount_cents),
+        ],
+        idem=bound,
+        facility_id=original.facility_id,
+        memo=f"Refund: {reason}",
+        corrects_id=original.id,
+        details={"reason": reason, **(details or {})},
+        replay_first=False,  # checked above, under the charge's lock
+    )
 
 
 async def do_credit(

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain.ledger import AccountKind, TransactionKind
+from server.domain.ledger import AccountKind, AccountRef, TransactionKind
 from server.services.context import Services
 from server.storage.models import Hold, LedgerAccount, LedgerPosting, LedgerTransaction
 
@@ -61,6 +62,21 @@ async def balances(
         )
         for a in accounts
     ]
+
+
+async def available_in(tx: AsyncSession, accounts: Sequence[AccountRef]) -> list[int]:
+    """The available balance of each account, in order (0 for one never used)."""
+    keys = [a.owner_key for a in accounts]
+    found = dict(
+        (
+            await tx.execute(
+                select(LedgerAccount.owner_key, LedgerAccount.balance_cents).where(
+                    LedgerAccount.owner_key.in_(keys)
+                )
+            )
+        ).all()
+    )
+    return [int(found.get(key, 0)) for key in keys]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""Messages between the two parties of an approved contact: send (paid, idempotent, stored
-and charged in one transaction), history, delete-for-me.
+"""Messages between the two parties of an approved contact: send (paid, screened by the
+facility's policy, idempotent: stored, charged and announced in one transaction), the price
+before sending, history, delete-for-me.
 
-Only the two parties can read a message; anyone else, and any id that is not theirs, gets
-404. (Staff read access and the facility's screening rules arrive with moderation.)
+Only the two parties can read a message, and the recipient only once it is delivered; anyone
+else, and any id that is not theirs, gets 404. Staff read access is in `conversations`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from moderation.policies import policy_in
+from moderation.policy import Direction
+from moderation.screening import Action, Screened, screen
 from server.domain.contacts import ContactStatus
-from server.domain.ledger import AccountRef, SystemCode, family_wallet, resident_wallet
+from server.domain.ledger import SystemCode
 from server.domain.messages import MessageStatus, check_body, next_status
 from server.domain.money import Money
 from server.domain.tariff import is_saturday, local_day_bounds, message_price
@@ -23,6 +27,14 @@ from server.errors import Conflict, NotFound, PaymentRequired
 from server.services import ledger
 from server.services.context import Principal, PrincipalKind, Services
 from server.services.events import append_in
+from server.services.message_views import (
+    MessageView,
+    message_json,
+    other_party,
+    party_of,
+    view_of,
+    wallet_of,
+)
 from server.services.notify import Recipient
 from server.services.tariffs import tariff_in
 from server.storage.message_models import Message
@@ -37,64 +49,6 @@ _NOT_APPROVED = {
     "the resident approves it.",
     ContactStatus.BLOCKED: "Facility staff have blocked this contact; messages cannot be sent.",
 }
-
-
-@dataclass(frozen=True)
-class MessageView:
-    id: int
-    contact_id: int
-    body: str
-    status: MessageStatus
-    sender: Recipient
-    recipient: Recipient
-    price_cents: int
-    payer: str | None  # the paying wallet's owner key; None when free
-    created_at: datetime
-    delivered_at: datetime | None
-    read_at: datetime | None
-
-    def paid_by(self, viewer: Recipient) -> str | None:
-        """Who paid, as the viewer sees it: "you", "sender", "recipient" or None (free)."""
-        if self.payer is None:
-            return None
-        if self.payer == _wallet(viewer).owner_key:
-            return "you"
-        return "sender" if self.payer == _wallet(self.sender).owner_key else "recipient"
-
-
-def _party(actor: Principal) -> Recipient:
-    return Recipient(kind=actor.kind.value, id=actor.id)
-
-
-def _wallet(who: Recipient) -> AccountRef:
-    if who.kind == PrincipalKind.FAMILY.value:
-        return family_wallet(who.id)
-    return resident_wallet(who.id)
-
-
-def _view(m: Message) -> MessageView:
-    return MessageView(
-        id=m.id,
-        contact_id=m.contact_id,
-        body=m.body,
-        status=MessageStatus(m.status),
-        sender=Recipient(kind=m.sender_kind, id=m.sender_id),
-        recipient=Recipient(kind=m.recipient_kind, id=m.recipient_id),
-        price_cents=m.price_cents,
-        payer=m.payer,
-        created_at=m.created_at,
-        delivered_at=m.delivered_at,
-        read_at=m.read_at,
-    )
-
-
-def _other_party(actor: Principal, contact: Contact) -> Recipient | None:
-    """The other side of the contact, or None when the actor is not a party to it."""
-    if actor.kind is PrincipalKind.FAMILY and contact.family_account_id == actor.id:
-        return Recipient(kind=PrincipalKind.RESIDENT.value, id=contact.resident_id)
-    if actor.kind is PrincipalKind.RESIDENT and contact.resident_id == actor.id:
-        return Recipient(kind=PrincipalKind.FAMILY.value, id=contact.family_account_id)
-    return None
 
 
 async def do_send_message(
@@ -117,10 +71,10 @@ async def _send(
     svc: Services, actor: Principal, *, contact_id: int, body: str, client_id: str
 ) -> tuple[MessageView, bool]:
     now = svc.clock.now()
-    sender = _party(actor)
+    sender = party_of(actor)
     async with svc.db.transaction() as tx:
         contact = await tx.get(Contact, contact_id)
-        recipient = _other_party(actor, contact) if contact is not None else None
+        recipient = other_party(actor, contact) if contact is not None else None
         if contact is None or recipient is None:
             raise NotFound(NO_CONTACT)
         first = await tx.scalar(
@@ -136,7 +90,7 @@ async def _send(
                     "This client_id was already used for another message; use a new one.",
                     code="idempotency_key_reused",
                 )
-            return _view(first), False
+            return view_of(first), False
         status = ContactStatus(contact.status)
         if status is not ContactStatus.APPROVED:
             raise Conflict(
@@ -147,10 +101,11 @@ async def _send(
             )
         facility = await tx.get(Facility, contact.facility_id)
         assert facility is not None
-        price = message_price(
-            await tariff_in(tx, facility_id=facility.id),
-            sent_today_by_sender=await _sent_today(tx, sender, now=now, tz=facility.timezone),
-            is_saturday_local=is_saturday(now, facility.timezone),
+        price = await _price(tx, contact, facility, sender, now=now)
+        verdict = screen(
+            Screened(body=body, direction=_direction(sender), privileged=contact.privileged),
+            await policy_in(tx, facility_id=facility.id),
+            now,
         )
         payer: str | None = None
         charge_id: int | None = None
@@ -159,7 +114,7 @@ async def _send(
                 receipt = await ledger.charge_in(
                     tx,
                     now=now,
-                    payers=[_wallet(sender), _wallet(recipient)],
+                    payers=[wallet_of(sender), wallet_of(recipient)],
                     amount_cents=price,
                     revenue=SystemCode.MESSAGE_REVENUE,
                     idem=ledger.Idempotency(
@@ -172,7 +127,7 @@ async def _send(
                     details={"contact_id": contact_id},
                 )
             except ledger.InsufficientFunds:
-                name = await _name_of(tx, recipient)
+                name = await name_of(tx, recipient)
                 raise PaymentRequired(
                     f"Neither you nor {name} has enough money to pay for this message "
                     f"({Money(price)}). Add money to your wallet and send it again.",
@@ -188,26 +143,103 @@ async def _send(
             recipient_kind=recipient.kind,
             recipient_id=recipient.id,
             body=body,
-            # Screening by facility policy (delay, review) arrives with moderation.
-            status=next_status(None, MessageStatus.DELIVERED).value,
+            status=next_status(None, _STATUS_OF[verdict.action]).value,
             client_id=client_id,
             payer=payer,
             price_cents=price,
             charge_transaction_id=charge_id,
             created_at=now,
-            delivered_at=now,
+            deliver_at=verdict.deliver_at,
+            delivered_at=now if verdict.action is Action.DELIVER else None,
             read_at=None,
             deleted_by_sender=False,
             deleted_by_recipient=False,
+            screening=list(verdict.matched),
         )
         tx.add(message)
         await tx.flush()
-        view = _view(message)
-        for who in (recipient, sender):
+        view = view_of(message)
+        # The recipient hears of it only once it is delivered (see delivery.deliver_in).
+        told = [recipient, sender] if verdict.action is Action.DELIVER else [sender]
+        for who in told:
             await append_in(
                 tx, recipients=[who], type="message.new", data=message_json(view, who), now=now
             )
         return view, True
+
+
+_STATUS_OF = {
+    Action.DELIVER: MessageStatus.DELIVERED,
+    Action.SCHEDULE: MessageStatus.SCHEDULED,
+    Action.HOLD: MessageStatus.PENDING_REVIEW,
+}
+
+
+def _direction(sender: Recipient) -> Direction:
+    return Direction.INCOMING if sender.kind == PrincipalKind.FAMILY.value else Direction.OUTGOING
+
+
+def direction_of(m: Message) -> Direction:
+    """Incoming (to the resident) or outgoing (from the resident)."""
+    return _direction(Recipient(kind=m.sender_kind, id=m.sender_id))
+
+
+async def _price(
+    tx: AsyncSession, contact: Contact, facility: Facility, sender: Recipient, *, now: datetime
+) -> int:
+    """What this message costs: nothing on a privileged contact, else the tariff's price with
+    the Saturday rule."""
+    if contact.privileged:
+        return 0
+    return message_price(
+        await tariff_in(tx, facility_id=facility.id),
+        sent_today_by_sender=await _sent_today(tx, sender, now=now, tz=facility.timezone),
+        is_saturday_local=is_saturday(now, facility.timezone),
+    )
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The price of the next message on a contact, before sending it."""
+
+    price_cents: int
+    message_price_cents: int  # the tariff's price, free or not
+    free_remaining_today: int
+    payer: str | None  # "you", "recipient", or None when free or when neither can pay
+    can_send: bool
+
+
+async def access_quote(svc: Services, actor: Principal, *, contact_id: int) -> Quote:
+    now = svc.clock.now()
+    sender = party_of(actor)
+    async with svc.db.read() as tx:
+        contact = await tx.get(Contact, contact_id)
+        recipient = other_party(actor, contact) if contact is not None else None
+        if contact is None or recipient is None:
+            raise NotFound(NO_CONTACT)
+        facility = await tx.get(Facility, contact.facility_id)
+        assert facility is not None
+        tariff = await tariff_in(tx, facility_id=facility.id)
+        price = await _price(tx, contact, facility, sender, now=now)
+        free_left = 0
+        if not contact.privileged and is_saturday(now, facility.timezone):
+            sent = await _sent_today(tx, sender, now=now, tz=facility.timezone)
+            free_left = max(0, tariff.free_saturday_messages - sent)
+        payer: str | None = None
+        if price > 0:
+            balances = await ledger.available_in(tx, [wallet_of(sender), wallet_of(recipient)])
+            if balances[0] >= price:
+                payer = "you"
+            elif balances[1] >= price:
+                payer = "recipient"
+        return Quote(
+            price_cents=price,
+            message_price_cents=0 if contact.privileged else tariff.message_cents,
+            free_remaining_today=free_left,
+            payer=payer,
+            can_send=ContactStatus(contact.status) is ContactStatus.APPROVED
+            and (price == 0 or payer is not None),
+        )
 
 
 async def _sent_today(tx: AsyncSession, sender: Recipient, *, now: datetime, tz: str) -> int:
@@ -223,7 +255,7 @@ async def _sent_today(tx: AsyncSession, sender: Recipient, *, now: datetime, tz:
     return int(count or 0)
 
 
-async def _name_of(tx: AsyncSession, who: Recipient) -> str:
+async def name_of(tx: AsyncSession, who: Recipient) -> str:
     if who.kind == PrincipalKind.FAMILY.value:
         family = await tx.get(FamilyAccount, who.id)
         return f"{family.first_name} {family.last_name}" if family else "the recipient"
@@ -231,7 +263,11 @@ async def _name_of(tx: AsyncSession, who: Recipient) -> str:
     return f"{resident.first_name} {resident.last_name}" if resident else "the recipient"
 
 
-def _visible_to(party: Recipient) -> ColumnElement[bool]:
+# Held, scheduled and rejected messages are the sender's alone.
+SEEN_BY_RECIPIENT = (MessageStatus.DELIVERED.value, MessageStatus.READ.value)
+
+
+def visible_to(party: Recipient) -> ColumnElement[bool]:
     """SQL: messages of this party that they have not deleted for themselves."""
     return or_(
         and_(
@@ -243,6 +279,7 @@ def _visible_to(party: Recipient) -> ColumnElement[bool]:
             Message.recipient_kind == party.kind,
             Message.recipient_id == party.id,
             Message.deleted_by_recipient.is_(False),
+            Message.status.in_(SEEN_BY_RECIPIENT),
         ),
     )
 
@@ -252,24 +289,24 @@ async def access_history(
 ) -> list[MessageView]:
     """The conversation on one contact, newest first, `limit` messages older than message
     `before` (the cursor), without those the actor deleted for themselves."""
-    party = _party(actor)
+    party = party_of(actor)
     async with svc.db.read() as tx:
         contact = await tx.get(Contact, contact_id)
-        if contact is None or _other_party(actor, contact) is None:
+        if contact is None or other_party(actor, contact) is None:
             raise NotFound(NO_CONTACT)
-        stmt = select(Message).where(Message.contact_id == contact_id, _visible_to(party))
+        stmt = select(Message).where(Message.contact_id == contact_id, visible_to(party))
         if before is not None:
             stmt = stmt.where(Message.id < before)
         rows = await tx.scalars(stmt.order_by(Message.id.desc()).limit(min(limit, MAX_PAGE)))
-        return [_view(m) for m in rows]
+        return [view_of(m) for m in rows]
 
 
 async def do_delete_for_me(svc: Services, actor: Principal, *, message_id: int) -> None:
     """Hide a message for the actor only; the other party still sees it."""
-    party = _party(actor)
+    party = party_of(actor)
     async with svc.db.transaction() as tx:
         message = await tx.scalar(
-            select(Message).where(Message.id == message_id, _visible_to(party)).with_for_update()
+            select(Message).where(Message.id == message_id, visible_to(party)).with_for_update()
         )
         if message is None:
             raise NotFound(NOT_FOUND)
@@ -277,18 +314,3 @@ async def do_delete_for_me(svc: Services, actor: Principal, *, message_id: int) 
             message.deleted_by_sender = True
         else:
             message.deleted_by_recipient = True
-
-
-def message_json(m: MessageView, viewer: Recipient) -> dict[str, object]:
-    """A message as `viewer` (one of its two parties) sees it."""
-    return {
-        "id": m.id,
-        "contact_id": m.contact_id,
-        "body": m.body,
-        "status": m.status.value,
-        "sender": {"kind": m.sender.kind, "id": m.sender.id},
-        "price_cents": m.price_cents,
-        "paid_by": m.paid_by(viewer),
-        "created_at": m.created_at.isoformat(),
-        "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
-    }

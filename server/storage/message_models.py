@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.storage.models import Base, BigId
@@ -20,6 +31,9 @@ class Message(Base):
         UniqueConstraint("sender_kind", "sender_id", "client_id"),
         Index("ix_messages_contact_id_id", "contact_id", "id"),
         Index("ix_messages_sender_created", "sender_kind", "sender_id", "created_at"),
+        # The scheduler's "what is due" and the review queue's "what is held".
+        Index("ix_messages_status_deliver_at", "status", "deliver_at"),
+        Index("ix_messages_recipient_status", "recipient_kind", "recipient_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -36,7 +50,41 @@ class Message(Base):
     price_cents: Mapped[int] = mapped_column(BigInteger)
     charge_transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
     created_at: Mapped[datetime]
+    deliver_at: Mapped[datetime | None]  # when a scheduled message is due
     delivered_at: Mapped[datetime | None]
     read_at: Mapped[datetime | None]
     deleted_by_sender: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_by_recipient: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Screening and review: the rules that held or delayed it, and the staff decision.
+    screening: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    reviewed_at: Mapped[datetime | None]
+    reviewed_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    refund_transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+
+
+class FacilityPolicy(Base):
+    """A facility's current message policy (JSON checked by moderation/policy.py)."""
+
+    __tablename__ = "facility_policies"
+
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+    updated_by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+
+
+class FacilityPolicyChange(Base):
+    """Every version a facility's policy has had: who set it, when and why. Append-only."""
+
+    __tablename__ = "facility_policy_changes"
+    __table_args__ = (UniqueConstraint("facility_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"))
+    version: Mapped[int] = mapped_column(BigInteger)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    changed_at: Mapped[datetime]
+    changed_by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    reason: Mapped[str | None] = mapped_column(Text)

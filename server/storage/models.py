@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -155,6 +156,8 @@ class Contact(Base):
     requested_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # Verified legal counsel or abuse line: never held, never shown to staff, free.
+    privileged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AuditEntry(Base):

@@ -1,0 +1,210 @@
+"""The console's moderation routes: the facility's message policy, the review queue and its
+decisions, and the read-only view of a conversation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aiohttp import web
+from pydantic import Field
+
+from moderation import policies, review
+from moderation.policy import policy_from_json
+from server.appkeys import SERVICES
+from server.http.api import Endpoint
+from server.http.auth import authenticate
+from server.http.parsing import Body, parse_json, parse_query, path_id
+from server.http.schemas_messages import MessageHistoryQuery
+from server.services import conversations
+from server.services.context import PrincipalKind
+from server.services.message_views import MessageView
+
+S = PrincipalKind.STAFF
+MAX_REASON = 500
+
+
+class DeliveryRuleBody(Body):
+    mode: Annotated[str, Field(max_length=40)]
+    delay_minutes: int = 0
+
+
+class PolicyBody(Body):
+    incoming: DeliveryRuleBody
+    outgoing: DeliveryRuleBody
+    reason: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
+
+
+class RejectBody(Body):
+    reason: Annotated[str, Field(min_length=1, max_length=MAX_REASON)]
+
+
+def policy_json(view: policies.PolicyView) -> dict[str, Any]:
+    return {
+        "facility_id": view.facility_id,
+        "policy": view.policy.to_json(),
+        "version": view.version,
+        "updated_at": view.updated_at.isoformat() if view.updated_at else None,
+        "history": [
+            {
+                "version": c.version,
+                "policy": c.policy.to_json(),
+                "changed_at": c.changed_at.isoformat(),
+                "changed_by_staff_id": c.changed_by_staff_id,
+                "reason": c.reason,
+            }
+            for c in view.history
+        ],
+    }
+
+
+def staff_message_json(m: MessageView) -> dict[str, Any]:
+    """A message as staff see it: both parties, every status."""
+    return {
+        "id": m.id,
+        "contact_id": m.contact_id,
+        "body": m.body,
+        "status": m.status.value,
+        "sender": {"kind": m.sender.kind, "id": m.sender.id},
+        "recipient": {"kind": m.recipient.kind, "id": m.recipient.id},
+        "price_cents": m.price_cents,
+        "created_at": m.created_at.isoformat(),
+        "deliver_at": m.deliver_at.isoformat() if m.deliver_at else None,
+        "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
+        "read_at": m.read_at.isoformat() if m.read_at else None,
+        "rejection_reason": m.rejection_reason,
+    }
+
+
+async def get_policy(request: web.Request) -> web.Response:
+    facility_id = path_id(request)
+    actor = await authenticate(request, S)
+    view = await policies.access_policy(request.app[SERVICES], actor, facility_id=facility_id)
+    return web.json_response(policy_json(view))
+
+
+async def put_policy(request: web.Request) -> web.Response:
+    facility_id = path_id(request)
+    body = await parse_json(request, PolicyBody)
+    policy = policy_from_json(body.model_dump(exclude={"reason"}))
+    actor = await authenticate(request, S)
+    view = await policies.do_update_policy(
+        request.app[SERVICES], actor, facility_id=facility_id, policy=policy, reason=body.reason
+    )
+    return web.json_response(policy_json(view))
+
+
+async def review_queue(request: web.Request) -> web.Response:
+    actor = await authenticate(request, S)
+    held = await review.access_queue(request.app[SERVICES], actor)
+    return web.json_response(
+        {
+            "items": [
+                {
+                    "kind": "message",
+                    **staff_message_json(h.message),
+                    "sender_name": h.sender_name,
+                    "recipient_name": h.recipient_name,
+                    "matched": h.matched,
+                }
+                for h in held
+            ]
+        }
+    )
+
+
+async def approve(request: web.Request) -> web.Response:
+    message_id = path_id(request)
+    actor = await authenticate(request, S)
+    view = await review.do_approve(request.app[SERVICES], actor, message_id=message_id)
+    return web.json_response(staff_message_json(view))
+
+
+async def reject(request: web.Request) -> web.Response:
+    message_id = path_id(request)
+    body = await parse_json(request, RejectBody)
+    actor = await authenticate(request, S)
+    view = await review.do_reject(
+        request.app[SERVICES], actor, message_id=message_id, reason=body.reason
+    )
+    return web.json_response(staff_message_json(view))
+
+
+async def staff_conversation(request: web.Request) -> web.Response:
+    query = parse_query(request, MessageHistoryQuery)
+    actor = await authenticate(request, S)
+    found = await conversations.access_staff_conversation(
+        request.app[SERVICES],
+        actor,
+        contact_id=query.contact_id,
+        before=query.before,
+        limit=query.limit,
+    )
+    return web.json_response(
+        {
+            "messages": [staff_message_json(m) for m in found],
+            "next_before": found[-1].id if len(found) == query.limit else None,
+        }
+    )
+
+
+def endpoints() -> list[Endpoint]:
+    t = "moderation"
+    return [
+        Endpoint(
+            "GET",
+            "/api/v1/staff/facilities/{id}/policy",
+            get_policy,
+            "The facility's message policy and its recent versions (staff of the facility)",
+            t,
+            auth="staff",
+            errors=(403,),
+        ),
+        Endpoint(
+            "PUT",
+            "/api/v1/staff/facilities/{id}/policy",
+            put_policy,
+            "Replace the message policy (facility admin; kept in the history and audited)",
+            t,
+            body=PolicyBody,
+            auth="staff",
+            errors=(403,),
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/staff/review",
+            review_queue,
+            "Held messages of your facility, oldest first",
+            t,
+            auth="staff",
+            errors=(403,),
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/staff/review/{id}/approve",
+            approve,
+            "Approve a held message: it is delivered now (or at its delay's time)",
+            t,
+            auth="staff",
+            errors=(403, 404, 409),
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/staff/review/{id}/reject",
+            reject,
+            "Reject a held message with a reason: the payer is refunded, the sender told why",
+            t,
+            body=RejectBody,
+            auth="staff",
+            errors=(403, 404, 409),
+        ),
+        Endpoint(
+            "GET",
+            "/api/v1/staff/messages",
+            staff_conversation,
+            "A conversation, read-only, for staff of its facility (never a privileged contact)",
+            t,
+            query=MessageHistoryQuery,
+            auth="staff",
+            errors=(403, 404),
+        ),
+    ]

@@ -1,0 +1,208 @@
+"""Around a conversation: read receipts, unread counts per contact, the owner's export, and
+the read-only view facility staff have (never of a privileged contact)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from moderation.audit import record_staff_action
+from server.domain.messages import MessageStatus
+from server.errors import Forbidden, NotFound
+from server.services.context import Principal, Services
+from server.services.delivery import status_json
+from server.services.events import append_in
+from server.services.message_views import (
+    MessageView,
+    message_json,
+    other_party,
+    party_of,
+    view_of,
+)
+from server.services.messages import MAX_PAGE, NO_CONTACT, name_of, visible_to
+from server.services.notify import Recipient
+from server.storage.message_models import Message
+from server.storage.models import Contact
+
+DELIVERED = MessageStatus.DELIVERED.value
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    contact_id: int
+    marked: int
+    unread: int
+
+
+async def _contact_of(tx: AsyncSession, actor: Principal, contact_id: int) -> Contact:
+    contact = await tx.get(Contact, contact_id)
+    if contact is None or other_party(actor, contact) is None:
+        raise NotFound(NO_CONTACT)
+    return contact
+
+
+def _unread(party: Recipient) -> ColumnElement[bool]:
+    return and_(
+        Message.recipient_kind == party.kind,
+        Message.recipient_id == party.id,
+        Message.status == DELIVERED,
+        Message.deleted_by_recipient.is_(False),
+    )
+
+
+async def do_mark_read(
+    svc: Services, actor: Principal, *, contact_id: int, up_to_id: int
+) -> ReadResult:
+    """Mark every delivered message to the actor on this contact, up to `up_to_id`, as read;
+    the sender gets a read receipt (`message.status`), the reader's other devices too."""
+    party = party_of(actor)
+    now = svc.clock.now()
+    async with svc.db.transaction() as tx:
+        await _contact_of(tx, actor, contact_id)
+        # A conditional update claims the messages: a receipt goes out once per message even
+        # when two devices mark the same messages at once.
+        marked = list(
+            await tx.scalars(
+                update(Message)
+                .where(Message.contact_id == contact_id, Message.id <= up_to_id, _unread(party))
+                .values(status=MessageStatus.READ.value, read_at=now)
+                .returning(Message.id)
+            )
+        )
+        if marked:
+            rows = await tx.scalars(
+                select(Message)
+                .where(Message.id.in_(marked))
+                .order_by(Message.id)
+                .execution_options(populate_existing=True)
+            )
+            for m in rows:
+                sender = Recipient(kind=m.sender_kind, id=m.sender_id)
+                await append_in(
+                    tx,
+                    recipients=[sender, party],
+                    type="message.status",
+                    data=status_json(m),
+                    now=now,
+                )
+        left = await tx.scalar(
+            select(func.count(Message.id)).where(Message.contact_id == contact_id, _unread(party))
+        )
+        return ReadResult(contact_id=contact_id, marked=len(marked), unread=int(left or 0))
+
+
+async def access_unread(svc: Services, actor: Principal) -> dict[int, int]:
+    """Unread (delivered, not yet read) messages per contact, contacts with none left out."""
+    party = party_of(actor)
+    async with svc.db.read() as tx:
+        rows = await tx.execute(
+            select(Message.contact_id, func.count(Message.id))
+            .where(_unread(party))
+            .group_by(Message.contact_id)
+            .order_by(Message.contact_id)
+        )
+        return {int(contact_id): int(count) for contact_id, count in rows.all()}
+
+
+@dataclass(frozen=True)
+class Export:
+    contact_id: int
+    you: str
+    them: str
+    messages: list[MessageView]  # oldest first
+    viewer: Recipient
+    at: datetime
+
+    def as_json(self) -> str:
+        return json.dumps(
+            {
+                "contact_id": self.contact_id,
+                "exported_at": self.at.isoformat(),
+                "you": self.you,
+                "with": self.them,
+                "messages": [message_json(m, self.viewer) for m in self.messages],
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+
+    def as_text(self) -> str:
+        lines = [
+            f"Conversation between {self.you} and {self.them}",
+            f"Exported {self.at:%Y-%m-%d %H:%M} UTC; {len(self.messages)} messages.",
+            "",
+        ]
+        for m in self.messages:
+            who = self.you if m.sender == self.viewer else self.them
+            state = (
+                ""
+                if m.status in (MessageStatus.DELIVERED, MessageStatus.READ)
+                else (f" [{m.status.value.replace('_', ' ')}]")
+            )
+            lines.append(f"[{m.created_at:%Y-%m-%d %H:%M} UTC] {who}{state}:")
+            lines.extend(f"  {line}" for line in m.body.splitlines() or [""])
+            if m.rejection_reason:
+                lines.append(f"  (rejected: {m.rejection_reason})")
+            lines.append("")
+        return "\n".join(lines)
+
+
+async def access_export(svc: Services, actor: Principal, *, contact_id: int) -> Export:
+    """The whole conversation as its owner sees it (without what they deleted for themselves)."""
+    party = party_of(actor)
+    async with svc.db.read() as tx:
+        contact = await _contact_of(tx, actor, contact_id)
+        other = other_party(actor, contact)
+        assert other is not None
+        rows = await tx.scalars(
+            select(Message)
+            .where(Message.contact_id == contact_id, visible_to(party))
+            .order_by(Message.id)
+        )
+        messages = [view_of(m) for m in rows]
+        return Export(
+            contact_id=contact_id,
+            you=await name_of(tx, party),
+            them=await name_of(tx, other),
+            messages=messages,
+            viewer=party,
+            at=svc.clock.now(),
+        )
+
+
+PRIVILEGED = (
+    "This is a privileged contact (legal counsel or an abuse reporting line); its messages "
+    "are not shown to staff."
+)
+
+
+async def access_staff_conversation(
+    svc: Services, actor: Principal, *, contact_id: int, before: int | None, limit: int
+) -> list[MessageView]:
+    """A conversation, read-only, for staff of the contact's facility: every message in any
+    status, newest first. Privileged contacts are refused; every view is audited."""
+    async with svc.db.transaction() as tx:
+        contact = await tx.get(Contact, contact_id)
+        if contact is None or not actor.may_staff(contact.facility_id):
+            raise NotFound(NO_CONTACT)
+        if contact.privileged:
+            raise Forbidden(PRIVILEGED, code="privileged_contact")
+        stmt = select(Message).where(Message.contact_id == contact_id)
+        if before is not None:
+            stmt = stmt.where(Message.id < before)
+        rows = list(await tx.scalars(stmt.order_by(Message.id.desc()).limit(min(limit, MAX_PAGE))))
+        await record_staff_action(
+            tx,
+            staff=actor,
+            at=svc.clock.now(),
+            action="messages.view",
+            facility_id=contact.facility_id,
+            target_type="contact",
+            target_id=contact_id,
+            details={"before": before, "shown": [m.id for m in rows]},
+        )
+        return [view_of(m) for m in rows]

@@ -1,0 +1,108 @@
+"""Delivery: a stored message reaching its recipient, now or when due, and every later change
+of its status reaching the parties' event streams.
+
+Delayed messages are released by the database, not by a timer in memory: `do_release_due`
+claims what is due (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write lock on SQLite), so two
+server processes never release one message twice and a restart loses nothing. Each process
+runs `release_loop`, which looks every `RELEASE_EVERY` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.domain.messages import MessageStatus, next_status
+from server.services.context import Services
+from server.services.events import append_in
+from server.services.ledger_postings import serialise_writers
+from server.services.message_views import message_json, view_of
+from server.services.notify import Recipient
+from server.storage.message_models import Message
+
+log = logging.getLogger("homeline.delivery")
+RELEASE_EVERY = 0.25  # seconds: a due message is released well within 1 s
+RELEASE_BATCH = 200
+
+
+def sender_of(m: Message) -> Recipient:
+    return Recipient(kind=m.sender_kind, id=m.sender_id)
+
+
+def recipient_of_message(m: Message) -> Recipient:
+    return Recipient(kind=m.recipient_kind, id=m.recipient_id)
+
+
+def status_json(m: Message, refunded_cents: int = 0) -> dict[str, Any]:
+    """The `message.status` event's data."""
+    return {
+        "id": m.id,
+        "contact_id": m.contact_id,
+        "status": m.status,
+        "deliver_at": m.deliver_at.isoformat() if m.deliver_at else None,
+        "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
+        "read_at": m.read_at.isoformat() if m.read_at else None,
+        "rejection_reason": m.rejection_reason,
+        "refunded_cents": refunded_cents,
+    }
+
+
+async def deliver_in(tx: AsyncSession, m: Message, *, now: datetime) -> None:
+    """Deliver a held or scheduled message now: the recipient gets `message.new`, the sender
+    `message.status`, both in the caller's transaction."""
+    m.status = next_status(MessageStatus(m.status), MessageStatus.DELIVERED).value
+    m.delivered_at = now
+    await tx.flush()
+    to = recipient_of_message(m)
+    await append_in(
+        tx, recipients=[to], type="message.new", data=message_json(view_of(m), to), now=now
+    )
+    await append_in(
+        tx, recipients=[sender_of(m)], type="message.status", data=status_json(m), now=now
+    )
+
+
+async def do_release_due(svc: Services, *, limit: int = RELEASE_BATCH) -> int:
+    """Deliver scheduled messages whose time has come; how many were released."""
+    now = svc.clock.now()
+    due = (
+        select(Message)
+        .where(Message.status == MessageStatus.SCHEDULED.value, Message.deliver_at <= now)
+        .order_by(Message.deliver_at, Message.id)
+        .limit(limit)
+    )
+    # A cheap look first, so an idle server never takes SQLite's write lock.
+    async with svc.db.read() as tx:
+        if await tx.scalar(due.with_only_columns(Message.id).limit(1)) is None:
+            return 0
+    async with svc.db.transaction() as tx:
+        if svc.db.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)  # another process has those
+        else:
+            await serialise_writers(tx)  # SQLite: one writer; it reads what it then changes
+        messages = list(await tx.scalars(due))
+        for m in messages:
+            await deliver_in(tx, m, now=now)
+        return len(messages)
+
+
+async def release_loop(svc: Services, stop: asyncio.Event) -> None:
+    """Release due messages until `stop` is set; a failure is logged and retried."""
+    while not stop.is_set():
+        released = 0
+        try:
+            released = await do_release_due(svc)
+            if released:
+                log.info("released scheduled messages", extra={"count": released})
+        except Exception:
+            log.exception("releasing scheduled messages failed; retrying")
+        if released >= RELEASE_BATCH:
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), RELEASE_EVERY)

@@ -1,0 +1,101 @@
+"""How a message looks to each party (its JSON), and who the parties of a contact are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from server.domain.ledger import AccountRef, family_wallet, resident_wallet
+from server.domain.messages import MessageStatus
+from server.services.context import Principal, PrincipalKind
+from server.services.notify import Recipient
+from server.storage.message_models import Message
+from server.storage.models import Contact
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: int
+    contact_id: int
+    body: str
+    status: MessageStatus
+    sender: Recipient
+    recipient: Recipient
+    price_cents: int
+    payer: str | None  # the paying wallet's owner key; None when free
+    created_at: datetime
+    deliver_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    rejection_reason: str | None
+    refunded: bool
+
+    def paid_by(self, viewer: Recipient) -> str | None:
+        """Who paid, as the viewer sees it: "you", "sender", "recipient" or None (free)."""
+        if self.payer is None:
+            return None
+        if self.payer == wallet_of(viewer).owner_key:
+            return "you"
+        return "sender" if self.payer == wallet_of(self.sender).owner_key else "recipient"
+
+
+def party_of(actor: Principal) -> Recipient:
+    return Recipient(kind=actor.kind.value, id=actor.id)
+
+
+def wallet_of(who: Recipient) -> AccountRef:
+    if who.kind == PrincipalKind.FAMILY.value:
+        return family_wallet(who.id)
+    return resident_wallet(who.id)
+
+
+def other_party(actor: Principal, contact: Contact) -> Recipient | None:
+    """The other side of the contact, or None when the actor is not a party to it."""
+    if actor.kind is PrincipalKind.FAMILY and contact.family_account_id == actor.id:
+        return Recipient(kind=PrincipalKind.RESIDENT.value, id=contact.resident_id)
+    if actor.kind is PrincipalKind.RESIDENT and contact.resident_id == actor.id:
+        return Recipient(kind=PrincipalKind.FAMILY.value, id=contact.family_account_id)
+    return None
+
+
+def view_of(m: Message) -> MessageView:
+    return MessageView(
+        id=m.id,
+        contact_id=m.contact_id,
+        body=m.body,
+        status=MessageStatus(m.status),
+        sender=Recipient(kind=m.sender_kind, id=m.sender_id),
+        recipient=Recipient(kind=m.recipient_kind, id=m.recipient_id),
+        price_cents=m.price_cents,
+        payer=m.payer,
+        created_at=m.created_at,
+        deliver_at=m.deliver_at,
+        delivered_at=m.delivered_at,
+        read_at=m.read_at,
+        rejection_reason=m.rejection_reason,
+        refunded=m.refund_transaction_id is not None,
+    )
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def message_json(m: MessageView, viewer: Recipient) -> dict[str, object]:
+    """A message as `viewer` (one of its two parties) sees it."""
+    return {
+        "id": m.id,
+        "contact_id": m.contact_id,
+        "body": m.body,
+        "status": m.status.value,
+        "sender": {"kind": m.sender.kind, "id": m.sender.id},
+        "mine": m.sender == viewer,
+        "price_cents": m.price_cents,
+        "paid_by": m.paid_by(viewer),
+        "created_at": m.created_at.isoformat(),
+        "deliver_at": _iso(m.deliver_at) if m.status is MessageStatus.SCHEDULED else None,
+        "delivered_at": _iso(m.delivered_at),
+        "read_at": _iso(m.read_at),
+        "rejection_reason": m.rejection_reason,
+        "refunded": m.refunded,
+    }
