@@ -333,3 +333,17 @@ async def test_concurrent_retries_of_a_request_make_one_contact(
     assert len(ids) == 1
     _, listed = await get(app_client, "/api/v1/contacts", family)
     assert [c["id"] for c in listed["contacts"]] == list(ids)
+
+
+async def test_both_parties_hear_of_every_contact_change_on_their_event_stream(
+    app_client: TestClient[Any, Any], family: Actor, resident: Actor, world: World
+) -> None:
+    contact = await request_contact(app_client, family, world.residents["A1001"])
+    await app_client.post(f"/api/v1/contacts/{contact['id']}/approve", headers=resident.headers)
+    for who in (family, resident):
+        resp = await app_client.get("/api/v1/events?since=0", headers=who.headers)
+        updates = [e["data"] for e in (await resp.json())["events"]]
+        assert [(u["id"], u["status"]) for u in updates] == [
+            (contact["id"], "pending"),
+            (contact["id"], "approved"),
+        ]

@@ -10,25 +10,23 @@ from aiohttp.test_utils import TestClient
 
 from server.services.context import Services
 from server.services.events import append_in
-from server.services.notify import Recipient, StreamEvent
+from server.services.notify import Recipient
 from tests.conftest import Actor, assert_error
 from tests.test_socketio import ALLOWED_ORIGIN, WAIT, connect, sio
 
 __all__ = ["sio"]
 
 
-async def append(services: Services, who: Actor, kind: str, n: int = 1) -> list[StreamEvent]:
-    events: list[StreamEvent] = []
+async def append(services: Services, who: Actor, kind: str, n: int = 1) -> None:
     for i in range(n):
         async with services.db.transaction() as tx:
-            events += await append_in(
+            await append_in(
                 tx,
                 recipients=[Recipient(kind=kind, id=who.id)],
                 type="test.happened",
                 data={"i": i},
                 now=services.clock.now(),
             )
-    return events
 
 
 async def test_events_are_numbered_from_one_per_person(

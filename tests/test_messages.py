@@ -222,7 +222,12 @@ async def test_neither_able_to_pay_is_402_and_nothing_is_stored(
     await asyncio.sleep(0.2)
     assert got.empty()
     replay = await sio.call("sync", {"since": 0}, timeout=WAIT)
-    assert [e["type"] for e in replay["events"]] == ["wallet.updated"]  # the deposit only
+    # The contact's request and approval, then the deposit: no message.
+    assert [e["type"] for e in replay["events"]] == [
+        "contact.updated",
+        "contact.updated",
+        "wallet.updated",
+    ]
 
 
 async def test_first_two_saturday_messages_are_free_and_the_third_costs_50(

@@ -14,6 +14,8 @@ from moderation.audit import record_staff_action
 from server.domain.contacts import ContactAction, ContactStatus, next_status
 from server.errors import Conflict, Forbidden, NotFound
 from server.services.context import Principal, PrincipalKind, Services
+from server.services.events import append_in
+from server.services.notify import Recipient
 from server.storage.models import Contact, Facility, FamilyAccount, Resident
 
 NOT_FOUND = "No such contact."
@@ -86,7 +88,9 @@ async def _request_contact(
         contact.requested_at = now
         contact.status_reason = None
         await tx.flush()
-        return await _view(tx, contact), True
+        view = await _view(tx, contact)
+        await _announce(tx, view, now=now)
+        return view, True
 
 
 async def list_contacts(
@@ -165,7 +169,30 @@ async def do_contact_action(
                 reason=reason,
                 details={"from": before.value, "to": after.value},
             )
-        return await _view(tx, contact)
+        view = await _view(tx, contact)
+        await _announce(tx, view, now=now)
+        return view
+
+
+async def _announce(tx: AsyncSession, view: ContactView, *, now: datetime) -> None:
+    """`contact.updated` to both parties, in the transaction that changed the contact."""
+    await append_in(
+        tx,
+        recipients=[
+            Recipient(kind=PrincipalKind.FAMILY.value, id=view.family_account_id),
+            Recipient(kind=PrincipalKind.RESIDENT.value, id=view.resident_id),
+        ],
+        type="contact.updated",
+        data={
+            "id": view.id,
+            "status": view.status.value,
+            "status_reason": view.status_reason,
+            "resident_id": view.resident_id,
+            "family_account_id": view.family_account_id,
+            "updated_at": view.updated_at.isoformat(),
+        },
+        now=now,
+    )
 
 
 async def _view(tx: AsyncSession, contact: Contact) -> ContactView:

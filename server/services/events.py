@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.services.context import Principal, Services
 from server.services.notify import Notifier, Recipient, StreamEvent
-from server.storage.db import AFTER_COMMIT
+from server.storage.db import AFTER_COMMIT, BEFORE_COMMIT
 from server.storage.event_models import Event, EventStream
 
 MAX_PAGE = 500
@@ -32,6 +32,17 @@ def recipient_of(principal: Principal) -> Recipient:
     return Recipient(kind=principal.kind.value, id=principal.id)
 
 
+@dataclass(frozen=True)
+class _Pending:
+    recipient: Recipient
+    type: str
+    data: dict[str, Any]
+    now: datetime
+
+
+PENDING = "homeline.events.pending"
+
+
 async def append_in(
     tx: AsyncSession,
     *,
@@ -39,39 +50,59 @@ async def append_in(
     type: str,
     data: dict[str, Any],
     now: datetime,
-) -> list[StreamEvent]:
-    """Append one event to each recipient's stream, inside the caller's transaction.
+) -> None:
+    """Append one event to each recipient's stream, as part of the caller's transaction.
 
-    The next seq comes from an upsert on the recipient's stream row, which also locks it, so
-    concurrent appends to one person get distinct, gap-free numbers.
+    The events are numbered and written just before the commit (`_write_pending`), all of
+    the transaction's at once: so a transaction locks the streams it writes to last, and in
+    one order (by recipient), and two transactions can never deadlock on each other's streams.
     """
-    out: list[StreamEvent] = []
+    pending: list[_Pending] | None = tx.info.get(PENDING)
+    if pending is None:
+        pending = tx.info[PENDING] = []
+        tx.info.setdefault(BEFORE_COMMIT, []).append(_write_pending)
+    pending.extend(_Pending(r, type, data, now) for r in recipients)
+
+
+async def _write_pending(tx: AsyncSession) -> None:
+    """Number and insert the transaction's events. The next seq comes from an upsert on the
+    recipient's stream row, which also locks it, so concurrent appends to one person get
+    distinct, gap-free numbers."""
+    pending: list[_Pending] = tx.info.pop(PENDING, [])
     insert = pg_insert if tx.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for r in sorted(set(recipients)):
+    by_recipient: dict[Recipient, list[_Pending]] = {}
+    for p in pending:
+        by_recipient.setdefault(p.recipient, []).append(p)
+    out: list[StreamEvent] = []
+    for r in sorted(by_recipient):
+        events = by_recipient[r]
         upsert = (
             insert(EventStream)
-            .values(principal_kind=r.kind, principal_id=r.id, last_seq=1, acked_seq=0)
+            .values(principal_kind=r.kind, principal_id=r.id, last_seq=len(events), acked_seq=0)
             .on_conflict_do_update(
                 index_elements=["principal_kind", "principal_id"],
-                set_={"last_seq": EventStream.last_seq + 1},
+                set_={"last_seq": EventStream.last_seq + len(events)},
             )
             .returning(EventStream.last_seq)
         )
-        seq = int((await tx.execute(upsert)).scalar_one())
-        tx.add(
-            Event(
-                principal_kind=r.kind,
-                principal_id=r.id,
-                seq=seq,
-                type=type,
-                data=data,
-                created_at=now,
+        last = int((await tx.execute(upsert)).scalar_one())
+        for seq, p in enumerate(events, start=last - len(events) + 1):
+            tx.add(
+                Event(
+                    principal_kind=r.kind,
+                    principal_id=r.id,
+                    seq=seq,
+                    type=p.type,
+                    data=p.data,
+                    created_at=p.now,
+                )
             )
-        )
-        out.append(StreamEvent(recipient=r, seq=seq, type=type, data=data, created_at=now))
+            out.append(
+                StreamEvent(recipient=r, seq=seq, type=p.type, data=p.data, created_at=p.now)
+            )
+    await tx.flush()
     # Pushed by Database.transaction() once this transaction has committed, never before.
     tx.info.setdefault(AFTER_COMMIT, []).extend(out)
-    return out
 
 
 async def events_since(

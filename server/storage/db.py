@@ -42,6 +42,10 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 AfterCommit = Callable[[list[Any]], Awaitable[None]]
+BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
+# Steps a transaction leaves for just before its commit (writing its events, numbered) go in
+# `session.info` under this key; they run in the transaction, after the caller's own work.
+BEFORE_COMMIT = "homeline.before_commit"
 # Work a transaction leaves for after its commit (events to push) goes in `session.info`
 # under this key; `Database.transaction()` hands it to `after_commit` once the commit is done.
 AFTER_COMMIT = "homeline.after_commit"
@@ -65,6 +69,9 @@ class Database:
         async with self.sessions() as session:
             async with session.begin():
                 yield session
+                steps: list[BeforeCommit] = session.info.pop(BEFORE_COMMIT, [])
+                for step in steps:
+                    await step(session)
             pending: list[Any] = session.info.pop(AFTER_COMMIT, [])
         if pending and self.after_commit is not None:
             await self.after_commit(pending)
