@@ -1,16 +1,18 @@
 // The family app at /: sign up, activate, sign in, reset a password, find a person in custody,
-// ask to connect, follow the contact list, and the wallet (in wallet.js). Hash routes (#/login,
-// #/contacts, #/wallet, ...), except the password-reset link from the e-mail, which arrives at
+// ask to connect, follow the contact list, the conversations (in conversation.js) and the
+// wallet (in wallet.js). Hash routes (#/login, #/contacts, #/messages/<contact id>, #/wallet,
+// ...), except the password-reset link from the e-mail, which arrives at
 // /reset-password?token=...
 
 import { ApiError, currentPrincipal, get, post, signOut } from "./api.js";
 import { bindForm, el, fieldError, reportError, setStatus, statusOf } from "./forms.js";
+import { conversationLink, setupConversation } from "./conversation.js";
 import { connectLive } from "./live.js";
 import { setupWallet } from "./wallet.js";
 
 const $ = (selector) => document.querySelector(selector);
 
-const PRIVATE = new Set(["contacts", "find", "wallet"]);
+const PRIVATE = new Set(["contacts", "find", "wallet", "messages"]);
 const SIGNED_OUT_ONLY = new Set(["login", "signup"]);
 const STATUS_LABELS = {
   pending: "Pending: waiting for approval",
@@ -55,18 +57,23 @@ function flash(message, kind = "ok") {
   state.flash = { message, kind };
 }
 
+/** The view's name and its one parameter (#/messages/12 -> ["messages", 12]). */
 function currentView() {
   if (location.pathname === "/reset-password") {
-    if (!location.hash) return "reset";
+    if (!location.hash) return ["reset", null];
     history.replaceState(null, "", "/" + location.hash);
   }
-  const name = location.hash.replace(/^#\/?/, "");
-  if (name && document.getElementById(`view-${name}`)) return name;
-  return state.principal ? "contacts" : "login";
+  const [name, param] = location.hash.replace(/^#\/?/, "").split("/");
+  if (name === "messages") {
+    if (/^[1-9]\d{0,15}$/.test(param || "")) return [name, Number(param)];
+  } else if (name && !param && document.getElementById(`view-${name}`)) {
+    return [name, null];
+  }
+  return [state.principal ? "contacts" : "login", null];
 }
 
 function route() {
-  let name = currentView();
+  let [name, param] = currentView();
   if (PRIVATE.has(name) && !state.principal) {
     flash(state.flash?.message || "Please sign in first.", state.flash?.kind || "info");
     name = "login";
@@ -94,6 +101,8 @@ function route() {
   if (name === "find") loadFacilities();
   if (name === "wallet") wallet.show();
   if (name === "reset") prepareReset();
+  if (name === "messages") conversation.open(param, state.principal);
+  else conversation.close();
 }
 
 // ---- signed in or not --------------------------------------------------------------------------
@@ -109,17 +118,25 @@ function setPrincipal(principal) {
         const type = String(event?.type || "");
         if (type.startsWith("contact.")) refreshVisibleList();
         if (type.startsWith("wallet.") && !$("#view-wallet").hidden) wallet.refresh();
+        if (type.startsWith("message.") || type.startsWith("wallet.")) conversation.handleEvent(event);
+      },
+      onSync: ({ reconnected }) => {
+        if (reconnected) conversation.resync();
       },
       onReconnect: () => {
         refreshVisibleList();
         if (!$("#view-wallet").hidden) wallet.refresh();
       },
     });
+    state.live.ready.then(() => conversation.loadUnread());
   } else if (!principal && state.live) {
     state.live.close();
     state.live = null;
   }
-  if (!principal) wallet.reset();
+  if (!principal) {
+    wallet.reset();
+    conversation.reset();
+  }
 }
 
 function refreshVisibleList() {
@@ -237,6 +254,7 @@ async function loadContacts() {
   try {
     const { contacts } = await get("/api/v1/contacts");
     list.replaceChildren(...contacts.map(contactItem));
+    conversation.paintBadges();
     $("#contacts-empty").hidden = contacts.length > 0;
     if (status.dataset.kind === "error") setStatus(status, "");
   } catch (error) {
@@ -265,12 +283,17 @@ function contactItem(contact) {
     el("span", { class: "badge", dataset: { status: contact.status } },
       STATUS_LABELS[contact.status] || contact.status),
   );
+  const actions = el("div", { class: "actions" });
+  if (contact.status === "approved") {
+    actions.append(conversationLink(contact.id, name, `#/messages/${contact.id}`));
+  }
   if (contact.status === "pending" || contact.status === "approved") {
     const remove = el("button", { type: "button", class: "secondary", "aria-label": `Remove ${name}` },
       "Remove");
     remove.addEventListener("click", () => confirmRemove(item, remove, contact));
-    item.append(el("div", { class: "actions" }, remove));
+    actions.append(remove);
   }
+  if (actions.childElementCount) item.append(actions);
   return item;
 }
 
@@ -371,9 +394,17 @@ function resultItem(resident) {
   );
 }
 
-// ---- wallet ------------------------------------------------------------------------------------
+// ---- wallet and conversations ------------------------------------------------------------------
 
 const wallet = setupWallet({ sessionEnded: () => sessionEnded() });
+const conversation = setupConversation({
+  section: $("#view-messages"),
+  contactName: (contact) => contact.resident.name,
+  backHref: "#/contacts",
+  addMoneyHref: "#/wallet",
+  live: () => state.live,
+  sessionEnded: () => sessionEnded(),
+});
 
 // ---- start -------------------------------------------------------------------------------------
 

@@ -1,22 +1,31 @@
 // The resident's tablet at /tablet: sign in with facility, resident number and PIN, then
-// approve or deny requests to connect, see the approved contacts and the balances.
+// approve or deny requests to connect, see the approved contacts with their unread counts and
+// the balances, and read and answer messages (#/messages/<contact id>, in conversation.js).
 
 import { ApiError, get, post, signOut } from "./api.js";
+import { conversationLink, setupConversation } from "./conversation.js";
 import { bindForm, el, setStatus, statusOf } from "./forms.js";
 import { connectLive } from "./live.js";
 import { formatCents } from "./money.js";
 import { bindSignOut, startApp } from "./session.js";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { principal: null, otherSession: false, live: null };
+const state = { principal: null, otherSession: false, live: null, routed: false, fromConversation: false };
+
+const conversation = setupConversation({
+  section: $("#view-messages"),
+  contactName: (contact) => contact.family.name,
+  backHref: "#/",
+  addMoneyHref: null,
+  live: () => state.live,
+  sessionEnded: () => sessionEnded(),
+});
 
 function show(principal, message = "", kind = "ok") {
   state.principal = principal;
   $("#view-login").hidden = Boolean(principal);
-  $("#view-home").hidden = !principal;
   $("#nav-in").hidden = !principal;
   $("#whoami").textContent = principal ? principal.display_name : "";
-  document.title = principal ? "My contacts · Homeline tablet" : "Sign in · Homeline tablet";
   setStatus($("#page-status"), message, kind);
   if (principal) {
     if (!state.live) {
@@ -25,21 +34,56 @@ function show(principal, message = "", kind = "ok") {
           const type = String(event?.type || "");
           if (type.startsWith("contact.")) loadContacts();
           if (type.startsWith("wallet.")) loadMoney();
+          if (type.startsWith("message.") || type.startsWith("wallet.")) conversation.handleEvent(event);
+        },
+        onSync: ({ reconnected }) => {
+          if (reconnected) conversation.resync();
         },
         onReconnect: () => {
           loadContacts();
           loadMoney();
         },
       });
+      state.live.ready.then(() => conversation.loadUnread());
     }
     loadContacts();
     loadMoney();
   } else {
     if (state.live) state.live.close();
     state.live = null;
+    conversation.reset();
+    // A shared device: the next person starts on the home view, not in this conversation.
+    if (location.hash) history.replaceState(null, "", location.pathname);
     loadFacilities();
   }
+  route();
 }
+
+/** #/messages/<contact id>: one conversation; anything else: the home view. */
+function route() {
+  const principal = state.principal;
+  const match = /^#\/messages\/([1-9]\d{0,15})$/.exec(location.hash);
+  const contactId = principal && match ? Number(match[1]) : null;
+  $("#view-home").hidden = !principal || contactId !== null;
+  $("#view-messages").hidden = contactId === null;
+  if (!principal) {
+    document.title = "Sign in · Homeline tablet";
+    return;
+  }
+  if (contactId !== null) {
+    document.title = "Messages · Homeline tablet";
+    conversation.open(contactId, principal);
+    if (state.routed) $("#conv-heading").focus();
+  } else {
+    document.title = "My contacts · Homeline tablet";
+    conversation.close();
+    if (state.routed && match === null && state.fromConversation) $("#approved-heading").focus();
+  }
+  state.fromConversation = contactId !== null;
+  state.routed = true;
+}
+
+window.addEventListener("hashchange", route);
 
 async function loadFacilities() {
   const select = $("#t-facility");
@@ -64,6 +108,7 @@ async function loadContacts() {
     const approved = contacts.filter((c) => c.status === "approved");
     $("#pending-list").replaceChildren(...pending.map(pendingItem));
     $("#approved-list").replaceChildren(...approved.map(approvedItem));
+    conversation.paintBadges();
     $("#pending-empty").hidden = pending.length > 0;
     $("#approved-empty").hidden = approved.length > 0;
     if (status.dataset.kind === "error") setStatus(status, "");
@@ -118,7 +163,9 @@ function pendingItem(contact) {
 
 function approvedItem(contact) {
   return el("li", { dataset: { contactId: contact.id, status: contact.status } }, who(contact),
-    el("span", { class: "badge", dataset: { status: contact.status } }, "Approved"));
+    el("span", { class: "badge", dataset: { status: contact.status } }, "Approved"),
+    el("div", { class: "actions" },
+      conversationLink(contact.id, contact.family.name, `#/messages/${contact.id}`)));
 }
 
 async function decide(contact, action, buttons) {
