@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import email
 import email.policy
-import http.client
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +22,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from tests.liveserver import free_port, homeline_command, request, stop, wait_healthy
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
@@ -33,19 +31,12 @@ REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 CODE_RE = re.compile(r"^\s+([A-Z0-9]{4}-[A-Z0-9]{4})\s*$", re.M)
 PASSWORD = "correct horse battery"
-STARTUP_SECONDS = 20.0
 
 
 def _missing(reason: str) -> NoReturn:
     if REQUIRE_BROWSER:
         pytest.fail(f"browser tests are required (REQUIRE_BROWSER=1) but {reason}")
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -98,27 +89,10 @@ class LiveServer:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         data = None if body is None else json.dumps(body).encode()
-        status, raw = _request(self.port, method, path, data, headers)
+        status, raw = request(self.port, method, path, data, headers)
         if status >= 400:
             raise AssertionError(f"{method} {path}: {status} {raw.decode(errors='replace')}")
         return json.loads(raw) if raw else {}
-
-
-def _request(
-    port: int, method: str, path: str, body: bytes | None, headers: dict[str, str]
-) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-def _homeline() -> list[str]:
-    script = Path(sys.executable).parent / "homeline"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +100,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     """`homeline migrate`, `homeline demo`, then `homeline serve` on a free port; SIGTERM at the
     end, and the process must exit on its own."""
     root = tmp_path_factory.mktemp("homeline-browser")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -137,7 +111,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     }
     for name in ("DATABASE_URL", "REDIS_URL", "SMTP_HOST", "SECRET_KEY"):
         env.pop(name, None)
-    cli = _homeline()
+    cli = homeline_command()
     subprocess.run([*cli, "migrate"], env=env, cwd=root, check=True, capture_output=True)
     demo = subprocess.run(
         [*cli, "demo"], env=env, cwd=root, check=True, capture_output=True, text=True
@@ -148,44 +122,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     with log_path.open("wb") as log:
         proc = subprocess.Popen([*cli, "serve"], env=env, cwd=root, stdout=log, stderr=log)
     try:
-        _wait_healthy(port, proc, log_path)
+        wait_healthy(port, proc, log_path)
         yield LiveServer(
             url=url, port=port, var_dir=root / "var", facility_id=int(facility.group(1))
         )
     finally:
-        _stop(proc, log_path)
-
-
-def _stop(proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    """SIGTERM, as a service manager would; a server that died early or ignores it fails."""
-    if proc.poll() is not None:
-        pytest.fail(f"server exited early with {proc.returncode}:\n{_tail(log_path)}")
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"server ignored SIGTERM:\n{_tail(log_path)}")
-
-
-def _tail(log_path: Path) -> str:
-    return log_path.read_text(errors="replace")[-4000:]
-
-
-def _wait_healthy(port: int, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        try:
-            if _request(port, "GET", "/healthz", None, {})[0] == 200:
-                return
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"server did not become healthy:\n{_tail(log_path)}")
-        time.sleep(0.05)
+        stop(proc, log_path)
 
 
 # Module scope, not session: while sync Playwright runs, its event loop is the thread's running
