@@ -112,9 +112,17 @@ def _services_ctx(
             create_engine(config.database_url),
             after_commit=functools.partial(publish_committed, notifier),
         )
-        redis = Redis.from_url(config.redis_url) if config.redis_url else None
+        # Bounded waits: a Redis that hangs must not hold a sign-in (the limiter then counts
+        # in process).
+        redis = (
+            Redis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
+            if config.redis_url
+            else None
+        )
         limiter: RateLimiter = (
-            RedisRateLimiter(redis, clock) if redis is not None else MemoryRateLimiter(clock)
+            RedisRateLimiter(redis, clock, prefix=f"{config.redis_prefix}:rl")
+            if redis is not None
+            else MemoryRateLimiter(clock)
         )
         mail = MailQueue(mailer or _mailer(config, clock), sender=config.smtp_from, clock=clock)
         mail.start()

@@ -17,6 +17,9 @@ from pathlib import Path
 class Config:
     database_url: str = "sqlite+aiosqlite:///var/homeline.db"
     redis_url: str | None = None
+    # Names this installation's keys and socket.io channel in Redis, so installations that
+    # share a Redis server stay apart.
+    redis_prefix: str = "homeline"
     public_url: str = "http://127.0.0.1:8080"
     host: str = "127.0.0.1"
     port: int = 8080
@@ -64,6 +67,7 @@ class Config:
         return cls(
             database_url=e.get("DATABASE_URL", f"sqlite+aiosqlite:///{var_dir}/homeline.db"),
             redis_url=e.get("REDIS_URL") or None,
+            redis_prefix=e.get("REDIS_PREFIX") or defaults.redis_prefix,
             public_url=e.get(
                 "PUBLIC_URL", f"http://127.0.0.1:{e.get('PORT', str(defaults.port))}"
             ).rstrip("/"),

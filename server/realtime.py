@@ -59,9 +59,10 @@ def _seq(data: Any, name: str) -> int:
 
 
 def create_socket_server(config: Config) -> socketio.AsyncServer:
-    # A channel of our own, so another application's socket.io on the same Redis stays apart.
+    # A channel of this installation's own, so another one's socket.io on the same Redis
+    # server (whatever its database number: pub/sub ignores it) stays apart.
     manager = (
-        socketio.AsyncRedisManager(config.redis_url, channel="homeline")
+        socketio.AsyncRedisManager(config.redis_url, channel=f"{config.redis_prefix}:socketio")
         if config.redis_url
         else None
     )

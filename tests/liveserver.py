@@ -148,6 +148,13 @@ class Deployment:
     client_address: str = field(
         default_factory=lambda: f"198.18.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}"
     )
+    # Its own Redis keys and socket.io channel: other test runs on the same Redis stay apart.
+    redis_prefix: str = field(default_factory=lambda: f"homeline-test-{secrets.token_hex(6)}")
+
+    @property
+    def channel(self) -> str:
+        """socket.io's Redis channel for this installation (server/realtime.py)."""
+        return f"{self.redis_prefix}:socketio"
 
     @property
     def var_dir(self) -> Path:
@@ -172,6 +179,7 @@ class Deployment:
             env.pop(name, None)
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
+            env["REDIS_PREFIX"] = self.redis_prefix
         return env
 
     def run(self, *args: str) -> str:

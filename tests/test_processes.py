@@ -49,7 +49,6 @@ from tests.liveserver import (
 
 # Bodies carry this run's mark: Redis is shared with other runs, and socket.io's channel with it.
 RUN = secrets.token_hex(3)
-CHANNEL = "homeline"  # socket.io's Redis channel (server/realtime.py)
 
 
 @pytest.fixture
@@ -524,7 +523,7 @@ def test_redis_restart_while_clients_are_connected_loses_nothing(
     scene = set_the_scene(a, facility_id)
     jane = sockets(scene.family, a)
     marcus = sockets(scene.resident, b)
-    wait_until(lambda: redis.subscribers(CHANNEL) == 2, "both processes to subscribe")
+    wait_until(lambda: redis.subscribers(deployment.channel) == 2, "both processes to subscribe")
     first = jane.send(scene.contact_id, f"before ({RUN})", f"{RUN}-c-0")
     marcus.wait_pushed(first)
 
@@ -543,9 +542,14 @@ def test_redis_restart_while_clients_are_connected_loses_nothing(
     assert {m["status"] for m in during} == {"delivered"}, during
     assert a.running and b.running
     assert marcus.connected and jane.connected
+    # Signing in goes on too: the rate limits are counted in process meanwhile.
+    tablet = tablet_log_in(b, facility_id, "A1002", "1357")
+    assert tablet.token
 
     redis.start()  # the same port
-    wait_until(lambda: redis.subscribers(CHANNEL) == 2, "both processes to subscribe again")
+    wait_until(
+        lambda: redis.subscribers(deployment.channel) == 2, "both processes to subscribe again"
+    )
     last = jane.send(scene.contact_id, f"after ({RUN})", f"{RUN}-c-5")
     marcus.wait_pushed(last)  # live again across processes
     marcus.sync()  # what the outage kept from being pushed

@@ -5,6 +5,7 @@ e-mails. The Redis limiter is checked against a real Redis when TEST_REDIS_URL i
 from __future__ import annotations
 
 import secrets
+import socket
 from typing import Any
 
 import pytest
@@ -367,3 +368,22 @@ async def test_redis_limiter_keys_expire_on_their_own(redis_limiter: Any) -> Non
     assert len(keys) == 1
     ttl = await redis.ttl(keys[0])
     assert 0 < ttl <= LOGIN_PER_ACCOUNT.window + 5
+
+
+async def test_redis_limiter_counts_in_process_while_redis_is_unreachable(
+    clock: FrozenClock,
+) -> None:
+    """An outage must not stop anyone signing in: the limits still hold, per process."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket is closed
+    limiter = RedisRateLimiter(
+        Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=1), clock
+    )
+    try:
+        for _ in range(10):
+            assert await limiter.hit(LOGIN_PER_ACCOUNT, "family:jane") is None
+        assert await limiter.wait(LOGIN_PER_ACCOUNT, "family:jane") is not None
+        assert await limiter.hit(LOGIN_PER_ACCOUNT, "family:jane") is not None
+    finally:
+        await limiter.close()

@@ -9,14 +9,18 @@ login back for at most one window (5 minutes), never lock it for long.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from server.clock import Clock
 from server.errors import RateLimited
+
+log = logging.getLogger("homeline.ratelimit")
 
 
 @dataclass(frozen=True)
@@ -109,10 +113,14 @@ class MemoryRateLimiter:
 
 
 class RedisRateLimiter:
+    """Counts in Redis, shared by every process. While Redis cannot be reached the limits are
+    counted in this process instead (logged), so an outage never stops anyone signing in."""
+
     def __init__(self, redis: Redis, clock: Clock, *, prefix: str = "homeline:rl") -> None:
         self._redis = redis
         self._clock = clock
         self._prefix = prefix
+        self._fallback = MemoryRateLimiter(clock)
 
     def _name(self, limit: Limit, key: str, window: int) -> str:
         return f"{self._prefix}:{limit.name}:{key.lower()}:{window}"
@@ -120,7 +128,11 @@ class RedisRateLimiter:
     async def wait(self, limit: Limit, key: str) -> int | None:
         now = self._clock.now().timestamp()
         window = int(now // limit.window)
-        count = await self._redis.get(self._name(limit, key, window))
+        try:
+            count = await self._redis.get(self._name(limit, key, window))
+        except RedisError:
+            log.warning("rate limits counted in process: Redis unreachable", exc_info=True)
+            return await self._fallback.wait(limit, key)
         if count is not None and int(count) >= limit.limit:
             return _seconds_left((window + 1) * limit.window - now)
         return None
@@ -129,13 +141,18 @@ class RedisRateLimiter:
         now = self._clock.now().timestamp()
         window = int(now // limit.window)
         name = self._name(limit, key, window)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
-            pipe.expire(name, limit.window + 5)
-            count, _ = await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, limit.window + 5)
+                count, _ = await pipe.execute()
+        except RedisError:
+            log.warning("rate limits counted in process: Redis unreachable", exc_info=True)
+            return await self._fallback.hit(limit, key)
         if int(count) > limit.limit:
             return _seconds_left((window + 1) * limit.window - now)
         return None
 
     async def close(self) -> None:
+        await self._fallback.close()
         await self._redis.aclose()
