@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,10 +23,11 @@ from server.errors import Conflict, Forbidden, NotFound
 from server.services import ledger
 from server.services.context import Principal, Services, StaffRole
 from server.services.delivery import deliver_in, sender_of, status_json
-from server.services.events import append_in
+from server.services.events import append_in, staff_event_in
 from server.services.ledger_postings import serialise_writers
 from server.services.message_views import MessageView, view_of
 from server.services.messages import direction_of, name_of
+from server.services.staff_views import review_item_json
 from server.storage.message_models import Message
 from server.storage.models import Staff
 
@@ -41,6 +43,15 @@ class HeldMessage:
     sender_name: str
     recipient_name: str
     matched: list[str]  # the policy rules that held it
+
+    def json(self) -> dict[str, Any]:
+        return review_item_json(
+            self.message,
+            sender_name=self.sender_name,
+            recipient_name=self.recipient_name,
+            matched=self.matched,
+            highlights=[],
+        )
 
 
 def _facility_of(actor: Principal) -> int:
@@ -90,6 +101,7 @@ async def do_approve(svc: Services, actor: Principal, *, message_id: int) -> Mes
                 tx, recipients=[sender_of(m)], type="message.status", data=status_json(m), now=now
             )
         await _audit(tx, actor, m, now=now, action="review.approve", reason=None)
+        await _decided(tx, actor, m)
         return view_of(m)
 
 
@@ -125,6 +137,7 @@ async def do_reject(
             now=now,
         )
         await _audit(tx, actor, m, now=now, action="review.reject", reason=reason)
+        await _decided(tx, actor, m)
         return view_of(m)
 
 
@@ -155,6 +168,17 @@ async def _claim(
             code="already_decided",
         )
     return m
+
+
+async def _decided(tx: AsyncSession, actor: Principal, m: Message) -> None:
+    """Live: the item leaves every console of the facility."""
+    who = await tx.get(Staff, actor.id)
+    staff_event_in(
+        tx,
+        facility_id=m.facility_id,
+        type="review.decided",
+        data={"id": m.id, "status": m.status, "by": who.display_name if who else None},
+    )
 
 
 async def _audit(

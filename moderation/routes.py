@@ -17,7 +17,7 @@ from server.http.parsing import Body, parse_json, parse_query, path_id
 from server.http.schemas_messages import MessageHistoryQuery
 from server.services import conversations
 from server.services.context import PrincipalKind
-from server.services.message_views import MessageView
+from server.services.staff_views import staff_message_json
 
 S = PrincipalKind.STAFF
 MAX_REASON = 500
@@ -57,24 +57,6 @@ def policy_json(view: policies.PolicyView) -> dict[str, Any]:
     }
 
 
-def staff_message_json(m: MessageView) -> dict[str, Any]:
-    """A message as staff see it: both parties, every status."""
-    return {
-        "id": m.id,
-        "contact_id": m.contact_id,
-        "body": m.body,
-        "status": m.status.value,
-        "sender": {"kind": m.sender.kind, "id": m.sender.id},
-        "recipient": {"kind": m.recipient.kind, "id": m.recipient.id},
-        "price_cents": m.price_cents,
-        "created_at": m.created_at.isoformat(),
-        "deliver_at": m.deliver_at.isoformat() if m.deliver_at else None,
-        "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
-        "read_at": m.read_at.isoformat() if m.read_at else None,
-        "rejection_reason": m.rejection_reason,
-    }
-
-
 async def get_policy(request: web.Request) -> web.Response:
     facility_id = path_id(request)
     actor = await authenticate(request, S)
@@ -96,20 +78,7 @@ async def put_policy(request: web.Request) -> web.Response:
 async def review_queue(request: web.Request) -> web.Response:
     actor = await authenticate(request, S)
     held = await review.access_queue(request.app[SERVICES], actor)
-    return web.json_response(
-        {
-            "items": [
-                {
-                    "kind": "message",
-                    **staff_message_json(h.message),
-                    "sender_name": h.sender_name,
-                    "recipient_name": h.recipient_name,
-                    "matched": h.matched,
-                }
-                for h in held
-            ]
-        }
-    )
+    return web.json_response({"items": [h.json() for h in held]})
 
 
 async def approve(request: web.Request) -> web.Response:

@@ -24,19 +24,26 @@ from server.http.auth import SESSION_COOKIE
 from server.http.parsing import field_errors
 from server.http.routes_messages import message_key, read_json
 from server.http.schemas_messages import MarkReadBody, MessageBody
-from server.services.context import Principal
+from server.services.context import Principal, PrincipalKind
 from server.services.conversations import do_mark_read
 from server.services.events import access_events, do_ack, recipient_of
 from server.services.message_views import message_json
 from server.services.messages import do_send_message
-from server.services.notify import StreamEvent
+from server.services.notify import StaffEvent, StreamEvent
 from server.services.sessions import access_session
 
 log = logging.getLogger("homeline.socket")
 
 
+STAFF_NAMESPACE = "/staff"
+
+
 def room_of(principal: Principal) -> str:
     return f"{principal.kind.value}:{principal.id}"
+
+
+def facility_room(facility_id: int) -> str:
+    return f"facility:{facility_id}"
 
 
 class SocketNotifier:
@@ -49,6 +56,15 @@ class SocketNotifier:
     async def publish(self, events: Sequence[StreamEvent]) -> None:
         for event in events:
             await self._sio.emit("event", event.wire(), room=event.recipient.room)
+
+    async def publish_staff(self, events: Sequence[StaffEvent]) -> None:
+        for event in events:
+            await self._sio.emit(
+                event.type,
+                event.data,
+                room=facility_room(event.facility_id),
+                namespace=STAFF_NAMESPACE,
+            )
 
 
 def _seq(data: Any, name: str) -> int:
@@ -76,8 +92,8 @@ def create_socket_server(config: Config) -> socketio.AsyncServer:
 
 
 def attach(sio: socketio.AsyncServer, app: web.Application) -> None:
-    @sio.event  # type: ignore[untyped-decorator]
-    async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+    async def signed_in(environ: dict[str, Any], auth: Any) -> Principal:
+        """Who connects: the handshake's `auth {token}` or the session cookie."""
         token = auth.get("token") if isinstance(auth, dict) else None
         if not token:
             cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
@@ -89,9 +105,29 @@ def attach(sio: socketio.AsyncServer, app: web.Application) -> None:
             active = await access_session(app[SERVICES], token=token)
         except DomainError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message) from None
-        await sio.save_session(sid, {"principal": active.principal})
-        await sio.enter_room(sid, room_of(active.principal))
+        return active.principal
+
+    @sio.event  # type: ignore[untyped-decorator]
+    async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        principal = await signed_in(environ, auth)
+        await sio.save_session(sid, {"principal": principal})
+        await sio.enter_room(sid, room_of(principal))
         app[METRICS].sockets.inc()
+
+    @sio.on("connect", namespace=STAFF_NAMESPACE)  # type: ignore[untyped-decorator]
+    async def staff_connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        """Staff consoles: one room per facility. Global support staff name the facility they
+        watch (`auth {facility_id}`)."""
+        principal = await signed_in(environ, auth)
+        if principal.kind is not PrincipalKind.STAFF:
+            raise socketio.exceptions.ConnectionRefusedError("For facility staff only.")
+        facility_id = principal.facility_id
+        wanted = auth.get("facility_id") if isinstance(auth, dict) else None
+        if facility_id is None and isinstance(wanted, int) and not isinstance(wanted, bool):
+            facility_id = wanted
+        if facility_id is None or not principal.may_staff(facility_id):
+            raise socketio.exceptions.ConnectionRefusedError("Choose a facility to watch.")
+        await sio.enter_room(sid, facility_room(facility_id), namespace=STAFF_NAMESPACE)
 
     @sio.event  # type: ignore[untyped-decorator]
     async def disconnect(sid: str, *args: Any) -> None:
@@ -162,11 +198,17 @@ async def tell_clients_and_stop(sio: socketio.AsyncServer) -> None:
     """On shutdown: tell this process's clients to reconnect shortly (to another process),
     close their connections (an open websocket would hold the shutdown back), then stop."""
     try:
-        await sio.emit("server_shutdown", {"reconnect_after_ms": 1000}, ignore_queue=True)
-        # A socket.io disconnect packet makes the client close its own transport, which ends
-        # the websocket cleanly; engine.io's close alone is ignored by browsers.
-        for sid, _ in list(sio.manager.get_participants("/", None)):
-            await sio.disconnect(sid, ignore_queue=True)
+        for namespace in ("/", STAFF_NAMESPACE):
+            await sio.emit(
+                "server_shutdown",
+                {"reconnect_after_ms": 1000},
+                namespace=namespace,
+                ignore_queue=True,
+            )
+            # A socket.io disconnect packet makes the client close its own transport, which
+            # ends the websocket cleanly; engine.io's close alone is ignored by browsers.
+            for sid, _ in list(sio.manager.get_participants(namespace, None)):
+                await sio.disconnect(sid, namespace=namespace, ignore_queue=True)
         if sio.eio.sockets:
             await sio.eio.disconnect()
     except Exception:

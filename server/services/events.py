@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.services.context import Principal, Services
-from server.services.notify import Notifier, Recipient, StreamEvent
+from server.services.notify import Notifier, Recipient, StaffEvent, StreamEvent
 from server.storage.db import AFTER_COMMIT, BEFORE_COMMIT
 from server.storage.event_models import Event, EventStream
 
@@ -173,12 +173,20 @@ async def do_ack(svc: Services, *, recipient: Recipient, seq: int) -> None:
         await record_ack(tx, recipient=recipient, seq=seq)
 
 
+def staff_event_in(tx: AsyncSession, *, facility_id: int, type: str, data: dict[str, Any]) -> None:
+    """Tell the facility's staff consoles once this transaction commits (live updates only:
+    the console reloads what it missed from the database)."""
+    tx.info.setdefault(AFTER_COMMIT, []).append(StaffEvent(facility_id, type, data))
+
+
 async def publish_committed(notifier: Notifier, events: Sequence[Any]) -> None:
     """Wake sockets for committed events; never fails the caller (the events are durable)."""
     pushed = [e for e in events if isinstance(e, StreamEvent)]
-    if not pushed:
-        return
+    staff = [e for e in events if isinstance(e, StaffEvent)]
     try:
-        await notifier.publish(pushed)
+        if pushed:
+            await notifier.publish(pushed)
+        if staff:
+            await notifier.publish_staff(staff)
     except Exception:
         log.warning("event push failed; clients will catch up on sync", exc_info=True)

@@ -26,7 +26,7 @@ from server.domain.tariff import is_saturday, local_day_bounds, message_price
 from server.errors import Conflict, NotFound, PaymentRequired
 from server.services import ledger
 from server.services.context import Principal, PrincipalKind, Services
-from server.services.events import append_in
+from server.services.events import append_in, staff_event_in
 from server.services.message_views import (
     MessageView,
     message_json,
@@ -36,6 +36,7 @@ from server.services.message_views import (
     wallet_of,
 )
 from server.services.notify import Recipient
+from server.services.staff_views import review_item_json
 from server.services.tariffs import tariff_in
 from server.storage.message_models import Message
 from server.storage.models import Contact, Facility, FamilyAccount, Resident
@@ -159,6 +160,8 @@ async def _send(
         tx.add(message)
         await tx.flush()
         view = view_of(message)
+        if verdict.action is Action.HOLD:
+            await _tell_reviewers(tx, view, facility.id, list(verdict.matched))
         # The recipient hears of it only once it is delivered (see delivery.deliver_in).
         told = [recipient, sender] if verdict.action is Action.DELIVER else [sender]
         for who in told:
@@ -166,6 +169,20 @@ async def _send(
                 tx, recipients=[who], type="message.new", data=message_json(view, who), now=now
             )
         return view, True
+
+
+async def _tell_reviewers(
+    tx: AsyncSession, view: MessageView, facility_id: int, matched: list[str]
+) -> None:
+    """Live: a held message appears in every review console of the facility."""
+    item = review_item_json(
+        view,
+        sender_name=await name_of(tx, view.sender),
+        recipient_name=await name_of(tx, view.recipient),
+        matched=matched,
+        highlights=[],
+    )
+    staff_event_in(tx, facility_id=facility_id, type="review.held", data={"item": item})
 
 
 _STATUS_OF = {

@@ -35,9 +35,23 @@ class StreamEvent:
         return {"seq": self.seq, "type": self.type, "data": self.data}
 
 
+@dataclass(frozen=True)
+class StaffEvent:
+    """A live update for the consoles of one facility's staff (the review queue). Not kept:
+    a console that was away reloads the queue, which the database holds."""
+
+    facility_id: int
+    type: str
+    data: dict[str, Any]
+
+
 class Notifier(Protocol):
     async def publish(self, events: Sequence[StreamEvent]) -> None:
         """Wake the recipients' sockets (on any server process). Called after commit."""
+        ...
+
+    async def publish_staff(self, events: Sequence[StaffEvent]) -> None:
+        """Tell the facility's staff consoles (on any server process). Called after commit."""
         ...
 
 
@@ -46,6 +60,10 @@ class RecordingNotifier:
 
     def __init__(self) -> None:
         self.published: list[StreamEvent] = []
+        self.staff: list[StaffEvent] = []
 
     async def publish(self, events: Sequence[StreamEvent]) -> None:
         self.published.extend(events)
+
+    async def publish_staff(self, events: Sequence[StaffEvent]) -> None:
+        self.staff.extend(events)

@@ -1,0 +1,44 @@
+"""How a message looks to facility staff (both parties, every status), and a review queue
+item: shared by the console's routes and the live `/staff` updates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.services.message_views import MessageView
+
+
+def staff_message_json(m: MessageView) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "contact_id": m.contact_id,
+        "body": m.body,
+        "status": m.status.value,
+        "sender": {"kind": m.sender.kind, "id": m.sender.id},
+        "recipient": {"kind": m.recipient.kind, "id": m.recipient.id},
+        "price_cents": m.price_cents,
+        "created_at": m.created_at.isoformat(),
+        "deliver_at": m.deliver_at.isoformat() if m.deliver_at else None,
+        "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
+        "read_at": m.read_at.isoformat() if m.read_at else None,
+        "rejection_reason": m.rejection_reason,
+    }
+
+
+def review_item_json(
+    m: MessageView,
+    *,
+    sender_name: str,
+    recipient_name: str,
+    matched: list[str],
+    highlights: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One held message in the review queue, with what held it and where in the body."""
+    return {
+        "kind": "message",
+        **staff_message_json(m),
+        "sender_name": sender_name,
+        "recipient_name": recipient_name,
+        "matched": matched,
+        "highlights": highlights,
+    }
