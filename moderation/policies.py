@@ -1,10 +1,14 @@
 """A facility's message policy, as staff read and change it: the current version for every
 send (read at each send, so a change applies to the next message on every server process),
-and its history of versions, each one audited."""
+and its history of versions, each one audited.
+
+The time zone belongs to the facility row (prices, free Saturdays and reports read it there);
+the policy shows it and changes it, in the same transaction as the rest of the document."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -12,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.audit import record_staff_action
 from moderation.policy import DEFAULT_POLICY, Policy, policy_from_json
-from server.errors import Forbidden, NotFound
+from moderation.screening import check_rules_are_quick
+from server.errors import FieldErrors, Forbidden, NotFound
 from server.services.context import Principal, Services, StaffRole
 from server.storage.message_models import FacilityPolicy, FacilityPolicyChange
-from server.storage.models import Facility
+from server.storage.models import Facility, Resident
 
 NOT_FOUND = "No such facility."
 HISTORY_SHOWN = 20
@@ -40,8 +45,17 @@ class PolicyView:
 
 
 async def policy_in(tx: AsyncSession, *, facility_id: int) -> Policy:
-    row = await tx.get(FacilityPolicy, facility_id)
-    return policy_from_json(row.policy) if row is not None else DEFAULT_POLICY
+    """The policy in force, with the facility's time zone."""
+    facility = await tx.get(Facility, facility_id)
+    if facility is None:
+        raise NotFound(NOT_FOUND)
+    return await _current(tx, facility)
+
+
+async def _current(tx: AsyncSession, facility: Facility) -> Policy:
+    row = await tx.get(FacilityPolicy, facility.id)
+    policy = policy_from_json(row.policy) if row is not None else DEFAULT_POLICY
+    return replace(policy, timezone=facility.timezone)
 
 
 async def access_policy(svc: Services, actor: Principal, *, facility_id: int) -> PolicyView:
@@ -56,11 +70,17 @@ async def do_update_policy(
     svc: Services, actor: Principal, *, facility_id: int, policy: Policy, reason: str | None
 ) -> PolicyView:
     """Replace the policy (checked already by `policy_from_json`), keep the version in the
-    history and audit it with before and after. The same policy again changes nothing."""
+    history and audit it with before and after. The same policy again changes nothing.
+
+    Checked here, once the actor may change it: every regular expression is quick on the
+    probe texts (in a worker thread: a slow one takes its whole time limit), and every
+    restricted resident is one of the facility's. A policy without a time zone keeps the
+    facility's; a new one is written to the facility row."""
     if not actor.may_staff(facility_id):
         raise NotFound(NOT_FOUND)
     if actor.role is not StaffRole.FACILITY_ADMIN:
         raise Forbidden("Only the facility's administrators can change its message policy.")
+    await asyncio.to_thread(check_rules_are_quick, policy)
     now = svc.clock.now()
     async with svc.db.transaction() as tx:
         # The facility row's lock serialises concurrent changes, so versions never collide.
@@ -69,10 +89,14 @@ async def do_update_policy(
         )
         if facility is None:
             raise NotFound(NOT_FOUND)
-        row = await tx.get(FacilityPolicy, facility_id)
-        before = policy_from_json(row.policy) if row is not None else DEFAULT_POLICY
+        await _check_residents(tx, policy, facility_id=facility_id)
+        timezone = policy.timezone or facility.timezone
+        policy = replace(policy, timezone=timezone)
+        before = await _current(tx, facility)
         if before == policy:
             return await _view(tx, facility_id)
+        facility.timezone = timezone
+        row = await tx.get(FacilityPolicy, facility_id)
         version = (row.version if row is not None else 0) + 1
         if row is None:
             row = FacilityPolicy(facility_id=facility_id)
@@ -106,8 +130,27 @@ async def do_update_policy(
         return await _view(tx, facility_id)
 
 
+async def _check_residents(tx: AsyncSession, policy: Policy, *, facility_id: int) -> None:
+    wanted = {r.resident_id for r in policy.restrictions}
+    if not wanted:
+        return
+    known = set(
+        await tx.scalars(
+            select(Resident.id).where(Resident.facility_id == facility_id, Resident.id.in_(wanted))
+        )
+    )
+    errors = {
+        f"restrictions.{n}.resident_id": "No such resident in this facility."
+        for n, r in enumerate(policy.restrictions)
+        if r.resident_id not in known
+    }
+    if errors:
+        raise FieldErrors(errors)
+
+
 async def _view(tx: AsyncSession, facility_id: int) -> PolicyView:
-    if await tx.get(Facility, facility_id) is None:
+    facility = await tx.get(Facility, facility_id)
+    if facility is None:
         raise NotFound(NOT_FOUND)
     row = await tx.get(FacilityPolicy, facility_id)
     changes = await tx.scalars(
@@ -118,7 +161,7 @@ async def _view(tx: AsyncSession, facility_id: int) -> PolicyView:
     )
     return PolicyView(
         facility_id=facility_id,
-        policy=policy_from_json(row.policy) if row is not None else DEFAULT_POLICY,
+        policy=await _current(tx, facility),
         version=row.version if row is not None else 0,
         updated_at=row.updated_at if row is not None else None,
         history=[

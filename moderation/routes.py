@@ -9,7 +9,17 @@ from aiohttp import web
 from pydantic import Field
 
 from moderation import policies, review
-from moderation.policy import policy_from_json
+from moderation.policy import (
+    MAX_NOTE_CHARS,
+    MAX_PATTERN_CHARS,
+    MAX_REJECTION_REASON_CHARS,
+    MAX_REJECTION_REASONS,
+    MAX_RESTRICTION_REASON_CHARS,
+    MAX_RESTRICTIONS,
+    MAX_RULES,
+    MAX_WINDOWS_PER_DAY,
+    policy_from_json,
+)
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
 from server.http.auth import authenticate
@@ -21,16 +31,72 @@ from server.services.staff_views import staff_message_json
 
 S = PrincipalKind.STAFF
 MAX_REASON = 500
+# 200 rules with notes and 500 restrictions with reasons, in any script, with room to spare.
+MAX_POLICY_BYTES = 1024 * 1024
 
 
 class DeliveryRuleBody(Body):
-    mode: Annotated[str, Field(max_length=40)]
-    delay_minutes: int = 0
+    mode: Annotated[
+        str, Field(max_length=40, description="instant, delay, review_all or review_flagged")
+    ]
+    delay_minutes: Annotated[int, Field(description="1 to 10,080 for delay, else 0")] = 0
+
+
+class PolicyRuleBody(Body):
+    kind: Annotated[str, Field(max_length=40, description="word, phrase or regex")]
+    pattern: Annotated[str, Field(description=f"1 to {MAX_PATTERN_CHARS} characters")]
+    note: Annotated[str, Field(description=f"up to {MAX_NOTE_CHARS} characters")] = ""
+
+
+class PolicyRestrictionBody(Body):
+    resident_id: int
+    kind: Annotated[str, Field(max_length=40, description="review_all or no_messaging")]
+    until: Annotated[
+        str | None, Field(description="last day it applies, YYYY-MM-DD; null: no end")
+    ] = None
+    reason: Annotated[str, Field(description=f"up to {MAX_RESTRICTION_REASON_CHARS} chars")] = ""
+
+
+Windows = Annotated[
+    list[list[str]],
+    Field(description=f'up to {MAX_WINDOWS_PER_DAY} windows ["HH:MM", "HH:MM"], local time'),
+]
+
+
+class VisitingHoursBody(Body):
+    """A day left out has no visiting hours."""
+
+    mon: Windows = []
+    tue: Windows = []
+    wed: Windows = []
+    thu: Windows = []
+    fri: Windows = []
+    sat: Windows = []
+    sun: Windows = []
 
 
 class PolicyBody(Body):
+    """The whole policy: a PUT replaces it. Only incoming and outgoing are required; a field
+    left out takes its default, except timezone, which then stays as it is."""
+
     incoming: DeliveryRuleBody
     outgoing: DeliveryRuleBody
+    photos: DeliveryRuleBody | None = None
+    rules: Annotated[
+        list[PolicyRuleBody], Field(description=f"at most {MAX_RULES}; word, phrase or regex")
+    ] = []
+    restrictions: Annotated[
+        list[PolicyRestrictionBody], Field(description=f"at most {MAX_RESTRICTIONS}")
+    ] = []
+    rejection_reasons: Annotated[
+        list[str] | None,
+        Field(
+            description=f"at most {MAX_REJECTION_REASONS}, each 1 to "
+            f"{MAX_REJECTION_REASON_CHARS} characters; left out: the default list"
+        ),
+    ] = None
+    visiting_hours: VisitingHoursBody | None = None
+    timezone: Annotated[str | None, Field(max_length=64, description="IANA zone")] = None
     reason: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
 
 
@@ -41,6 +107,7 @@ class RejectBody(Body):
 def policy_json(view: policies.PolicyView) -> dict[str, Any]:
     return {
         "facility_id": view.facility_id,
+        "tariff_url": f"/api/v1/staff/facilities/{view.facility_id}/tariff",
         "policy": view.policy.to_json(),
         "version": view.version,
         "updated_at": view.updated_at.isoformat() if view.updated_at else None,
@@ -66,9 +133,11 @@ async def get_policy(request: web.Request) -> web.Response:
 
 async def put_policy(request: web.Request) -> web.Response:
     facility_id = path_id(request)
-    body = await parse_json(request, PolicyBody)
-    policy = policy_from_json(body.model_dump(exclude={"reason"}))
+    body = await parse_json(request, PolicyBody, limit=MAX_POLICY_BYTES)
+    # Signed-in staff only: checking the document compiles its regular expressions.
     actor = await authenticate(request, S)
+    # Only what was sent: a field left out takes the policy's default (the zone: unchanged).
+    policy = policy_from_json(body.model_dump(exclude={"reason"}, exclude_unset=True))
     view = await policies.do_update_policy(
         request.app[SERVICES], actor, facility_id=facility_id, policy=policy, reason=body.reason
     )

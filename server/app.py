@@ -13,6 +13,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from moderation import routes as moderation_routes
+from moderation import routes_cases as case_routes
+from moderation import routes_reports
 from server.appkeys import API, CONFIG, METRICS, SERVICES, SIO
 from server.clock import Clock, SystemClock
 from server.config import Config
@@ -62,6 +64,8 @@ def build_api() -> Api:
         routes_tariffs,
         routes_support,
         moderation_routes,
+        case_routes,
+        routes_reports,
     ):
         for endpoint in module.endpoints():
             api.add(endpoint)

@@ -163,7 +163,7 @@ async def test_staff_block_with_reason_is_audited(
     assert entry.reason == reason
     assert entry.facility_id == world.facility_id
     assert (entry.target_type, entry.target_id) == ("contact", contact["id"])
-    assert entry.details == {"from": "pending", "to": "blocked"}
+    assert entry.details == {"from": "pending", "to": "blocked", "until": None}
 
 
 async def test_blocked_contact_cannot_be_requested_again(

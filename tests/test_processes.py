@@ -388,8 +388,9 @@ def test_sigkill_between_accepting_and_delivering_loses_and_doubles_nothing(
     assert all(a["_status"] == 200 for a in retried), "a stored message was stored again"
     marcus.sync()
     assert_each_once(delivered_to(marcus, scene.contact_id), ids, "Marcus's stream")
-    never_pushed = [o.answers[0] for o in in_the_window]
-    assert not any(map(marcus.pushed, never_pushed)), "pushed after all?"
+    # (Some of those may have been pushed to Marcus before the kill: the push goes out before
+    # the sender's answer, so a push and a lost answer can go together. Either way each one
+    # is in his stream exactly once, which is what is promised.)
     phone.sync()  # Jane's own stream (her other tabs) holds each of her messages once too
     assert_each_once(delivered_to(phone, scene.contact_id), ids, "Jane's stream")
 

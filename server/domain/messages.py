@@ -26,7 +26,9 @@ TRANSITIONS: dict[MessageStatus | None, frozenset[MessageStatus]] = {
     S.SCHEDULED: frozenset({S.DELIVERED}),
     S.DELIVERED: frozenset({S.READ}),
     S.READ: frozenset(),
-    S.REJECTED: frozenset(),
+    # An appeal overturned: the message goes back in line for delivery, now (or, while a
+    # block holds the contact, when the block ends).
+    S.REJECTED: frozenset({S.SCHEDULED}),
 }
 
 

@@ -9,7 +9,7 @@ from server.domain.contacts import ContactAction
 from server.http.api import Endpoint, Handler
 from server.http.auth import authenticate
 from server.http.parsing import parse_json, parse_query, path_id
-from server.http.schemas import BlockBody, ContactListQuery, ContactRequestBody
+from server.http.schemas import BlockBody, ContactListQuery, ContactRequestBody, UnblockBody
 from server.services import contacts
 from server.services.context import Principal, PrincipalKind
 
@@ -33,9 +33,26 @@ def contact_json(c: contacts.ContactView, viewer: Principal) -> dict[str, object
         }
     if viewer.kind is not PrincipalKind.FAMILY:
         out["family"] = {"id": c.family_account_id, "name": c.family_name}
+    out["privileged"] = c.privileged
+    out["blocked_until"] = c.blocked_until.isoformat() if c.blocked_until else None
     if viewer.kind is PrincipalKind.STAFF:
         out["status_reason"] = c.status_reason
+        out["privilege"] = privilege_json(c.privilege) if c.privilege else None
     return out
+
+
+def privilege_json(p: contacts.PrivilegeView) -> dict[str, object]:
+    """The credentials staff recorded, for staff only."""
+    return {
+        "kind": p.kind,
+        "summary": p.summary,
+        "bar_number": p.bar_number,
+        "bar_state": p.bar_state,
+        "organisation": p.organisation,
+        "note": p.note,
+        "granted_at": p.granted_at.isoformat(),
+        "granted_by": p.granted_by,
+    }
 
 
 async def request_contact(request: web.Request) -> web.Response:
@@ -64,17 +81,30 @@ async def get_contact(request: web.Request) -> web.Response:
 def _action(action: ContactAction, *kinds: PrincipalKind) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         contact_id = path_id(request)
-        reason = None
-        if action is ContactAction.BLOCK:
-            reason = (await parse_json(request, BlockBody)).reason
+        block = await parse_json(request, BlockBody) if action is ContactAction.BLOCK else None
         actor = await authenticate(request, *kinds)
         view = await contacts.do_contact_action(
-            request.app[SERVICES], actor, contact_id=contact_id, action=action, reason=reason
+            request.app[SERVICES],
+            actor,
+            contact_id=contact_id,
+            action=action,
+            reason=block.reason if block else None,
+            until=block.until if block else None,
         )
         return web.json_response(contact_json(view, actor))
 
     handler.__name__ = f"contact_{action.value}"
     return handler
+
+
+async def unblock_contact(request: web.Request) -> web.Response:
+    contact_id = path_id(request)
+    body = await parse_json(request, UnblockBody)
+    actor = await authenticate(request, S)
+    view = await contacts.do_unblock_contact(
+        request.app[SERVICES], actor, contact_id=contact_id, reason=body.reason
+    )
+    return web.json_response(contact_json(view, actor))
 
 
 def endpoints() -> list[Endpoint]:
@@ -84,7 +114,8 @@ def endpoints() -> list[Endpoint]:
             "POST",
             "/api/v1/contacts",
             request_contact,
-            "Ask to connect with a resident (a retry returns the pending request)",
+            "Ask to connect with a resident (a retry returns the pending request; 403 `blocked` "
+            "when the family is blocked at the resident's facility)",
             t,
             body=ContactRequestBody,
             auth="family",
@@ -132,9 +163,21 @@ def endpoints() -> list[Endpoint]:
             "POST",
             "/api/v1/contacts/{id}/block",
             _action(ContactAction.BLOCK, S),
-            "Staff block a contact, with a reason (audited)",
+            "Staff block a contact, with a reason and an optional last day `until` "
+            "(YYYY-MM-DD, facility time; audited)",
             t,
             body=BlockBody,
+            auth="staff",
+            errors=(403, 409),
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/contacts/{id}/unblock",
+            unblock_contact,
+            "Staff lift a contact's block, with a reason: it returns to its status before the "
+            "block (audited)",
+            t,
+            body=UnblockBody,
             auth="staff",
             errors=(403, 409),
         ),

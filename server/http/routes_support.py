@@ -3,6 +3,9 @@ two-person approval above the facility's limit, and the audit log."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from typing import Any
 
 from aiohttp import web
@@ -148,6 +151,52 @@ def audit_json(e: audit_log.AuditView) -> dict[str, Any]:
     }
 
 
+AUDIT_CSV_COLUMNS = (
+    "id",
+    "at",
+    "facility_id",
+    "staff_id",
+    "staff_name",
+    "staff_role",
+    "action",
+    "target_type",
+    "target_id",
+    "reason",
+    "details",
+)
+
+
+def _cell(text: str | None) -> str:
+    # A spreadsheet runs a cell that starts like a formula; reasons and names are typed by staff.
+    if text is None:
+        return ""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def audit_csv(entries: list[audit_log.AuditView]) -> str:
+    """One header row, then one row per entry; times in UTC, details as compact JSON."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(AUDIT_CSV_COLUMNS)
+    for e in entries:
+        writer.writerow(
+            [
+                e.id,
+                e.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "" if e.facility_id is None else e.facility_id,
+                e.staff_id,
+                _cell(e.staff_name),
+                e.staff_role,
+                e.action,
+                e.target_type or "",
+                "" if e.target_id is None else e.target_id,
+                _cell(e.reason),
+                json.dumps(e.details, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+            ]
+        )
+    return out.getvalue()
+
+
 def _client_id(request: web.Request, body: RefundBody) -> str:
     key = body.client_id or request.headers.get(IDEMPOTENCY_HEADER, "").strip()
     if not key:
@@ -261,22 +310,34 @@ async def reject_refund(request: web.Request) -> web.Response:
 async def list_audit(request: web.Request) -> web.Response:
     query = parse_query(request, AuditQuery)
     actor = await authenticate(request, S)
-    entries = await audit_log.list_audit(
-        request.app[SERVICES],
-        actor,
+    where = audit_log.AuditFilter(
         action=query.action,
         since=query.since,
         until=query.until,
         before=query.before,
         facility_id=query.facility_id,
-        limit=query.limit,
+        staff_id=query.staff_id,
+        q=query.q or None,
     )
-    more = len(entries) == query.limit
+    svc = request.app[SERVICES]
+    if query.format == "csv":
+        page = await audit_log.do_export_audit(svc, actor, where=where)
+        scope = query.facility_id or actor.facility_id
+        name = f"homeline-audit-{scope or 'all'}-{svc.clock.now():%Y%m%d}.csv"
+        response = web.Response(
+            text=audit_csv(page.entries),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+        # More entries than one export holds: say so, and where the next export starts.
+        response.headers["X-Truncated"] = "true" if page.next_before is not None else "false"
+        if page.next_before is not None:
+            response.headers["X-Next-Before"] = str(page.next_before)
+        return response
+    page = await audit_log.list_audit(svc, actor, where=where, limit=query.limit)
     return web.json_response(
-        {
-            "entries": [audit_json(e) for e in entries],
-            "next_before": entries[-1].id if more and entries else None,
-        }
+        {"entries": [audit_json(e) for e in page.entries], "next_before": page.next_before}
     )
 
 
@@ -366,10 +427,13 @@ def endpoints() -> list[Endpoint]:
             "GET",
             "/api/v1/staff/audit",
             list_audit,
-            "The audit log of the staff member's facility, newest first, paged by `before`",
+            "The audit log of the staff member's facility (support: every facility), newest "
+            "first, paged by `before`; filter by action, staff_id, from/to and free text `q`; "
+            "`format=csv` downloads up to 10,000 entries (X-Truncated, X-Next-Before; audited). "
+            "Append-only: there is no way to change or remove an entry",
             t,
             query=AuditQuery,
             auth="staff",
-            errors=(403,),
+            errors=(403, 404),
         ),
     ]

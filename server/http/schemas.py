@@ -6,14 +6,32 @@ policy, age, postal codes) live in `server/domain/` and give finer messages.
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from server.http.parsing import Body, Query
 
 Text = Annotated[str, Field(max_length=1000)]
 Id = Annotated[int, Field(ge=1, le=2**62)]
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: object) -> object:
+    # JSON has no dates: exactly "YYYY-MM-DD" (not the other forms fromisoformat accepts).
+    if value is None:
+        return None
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError("Use a date as YYYY-MM-DD.")
+
+
+OptionalDate = Annotated[date | None, BeforeValidator(_iso_date)]
 
 
 class SignupBody(Body):
@@ -80,5 +98,14 @@ class ContactListQuery(Query):
     status: Literal["pending", "approved", "denied", "removed", "blocked"] | None = None
 
 
+BlockReason = Annotated[str, Field(min_length=3, max_length=1000)]
+
+
 class BlockBody(Body):
-    reason: Annotated[str, Field(min_length=3, max_length=1000)]
+    reason: BlockReason
+    # The block's last day in the facility's time zone (inclusive); none: until unblocked.
+    until: OptionalDate = None
+
+
+class UnblockBody(Body):
+    reason: BlockReason

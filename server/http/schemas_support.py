@@ -53,4 +53,8 @@ class AuditQuery(Query):
     until: AwareDatetime | None = Field(default=None, alias="to")
     before: Id | None = None
     facility_id: Id | None = None
-    limit: PageSize = 50
+    staff_id: Id | None = None
+    # Free text; an empty box (`q=`) is no search at all.
+    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    limit: PageSize = 50  # JSON pages only; a CSV export holds up to 10,000 entries
+    format: Literal["json", "csv"] = "json"

@@ -1,22 +1,40 @@
 """Contacts: a family member asks, the resident approves or denies, either side removes,
-staff block. Every read goes through `access_contact` so that others' contacts are 404."""
+staff block (until a date, or until unblocked). Every read goes through `access_contact` so
+that others' contacts are 404.
+
+A block with an end date runs out by itself: the contact returns to the status it had before
+the block the first time anyone looks at it or uses it afterwards (`end_expired_block_in`),
+so no background job is needed and nobody sees a block that is over.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.audit import record_staff_action
-from server.domain.contacts import ContactAction, ContactStatus, next_status
+from server.domain.contacts import (
+    ContactAction,
+    ContactStatus,
+    block_ends_at,
+    check_block_until,
+    family_block_sentence,
+    local_today,
+    next_status,
+    unblocked_status,
+)
 from server.errors import Conflict, Forbidden, NotFound
 from server.services.context import Principal, PrincipalKind, Services
 from server.services.events import append_in
+from server.services.ledger_postings import serialise_writers
 from server.services.notify import Recipient
-from server.storage.models import Contact, Facility, FamilyAccount, Resident
+from server.storage.models import Contact, Facility, FamilyAccount, Resident, Staff
+from server.storage.moderation_models import ContactBlock, ContactPrivilege, FamilyBlock
 
 NOT_FOUND = "No such contact."
 
@@ -36,13 +54,36 @@ class ContactView:
     requested_at: datetime
     updated_at: datetime
     status_reason: str | None
+    privileged: bool = False
+    privilege: PrivilegeView | None = None  # the credentials; shown to staff only
+    blocked_until: date | None = None  # a staff block's last day, when it has one
+
+
+@dataclass(frozen=True)
+class PrivilegeView:
+    """The credentials staff recorded when they marked a contact privileged."""
+
+    kind: str  # legal_counsel | abuse_line
+    bar_number: str | None
+    bar_state: str | None
+    organisation: str | None
+    note: str | None
+    granted_at: datetime
+    granted_by: str  # the staff member's display name
+
+    @property
+    def summary(self) -> str:
+        if self.kind == "legal_counsel":
+            return f"Legal counsel, bar number {self.bar_number} ({self.bar_state})"
+        return f"Abuse reporting line: {self.organisation}"
 
 
 async def do_request_contact(
     svc: Services, actor: Principal, *, resident_id: int, relationship: str
 ) -> tuple[ContactView, bool]:
     """Ask to connect. A repeat while the request is pending returns it unchanged (a retry
-    is harmless); the flag says whether anything changed."""
+    is harmless); the flag says whether anything changed. A family blocked at the resident's
+    facility is refused (403 `blocked`)."""
     if actor.kind is not PrincipalKind.FAMILY:
         raise Forbidden("Only family accounts can ask to connect with a resident.")
     # Two tries: a concurrent retry may insert the same pair first (there was no row to lock
@@ -65,14 +106,23 @@ async def _request_contact(
         resident = await tx.get(Resident, resident_id)
         if resident is None or not resident.active:
             raise NotFound("No such resident.")
+        blocked = await family_block_in_force(
+            tx, family_account_id=actor.id, facility_id=resident.facility_id, now=now
+        )
+        if blocked is not None:
+            facility = await tx.get(Facility, resident.facility_id)
+            assert facility is not None
+            raise Forbidden(family_block_sentence(facility.name, blocked.until), code="blocked")
         contact = await tx.scalar(
             select(Contact)
             .where(Contact.resident_id == resident_id, Contact.family_account_id == actor.id)
             .with_for_update()
         )
+        if contact is not None:
+            await end_expired_block_in(tx, contact, now=now)
         current = ContactStatus(contact.status) if contact else None
         if contact is not None and current is ContactStatus.PENDING:
-            return await _view(tx, contact), False
+            return await contact_view_in(tx, contact), False
         status = next_status(ContactAction.REQUEST, current)
         if contact is None:
             contact = Contact(
@@ -88,30 +138,40 @@ async def _request_contact(
         contact.requested_at = now
         contact.status_reason = None
         await tx.flush()
-        view = await _view(tx, contact)
-        await _announce(tx, view, now=now)
+        view = await contact_view_in(tx, contact)
+        await announce_in(tx, view, now=now)
         return view, True
+
+
+def _scope(actor: Principal) -> ColumnElement[bool] | None:
+    """SQL: the contacts the actor may see (None: every facility's, for global support)."""
+    if actor.kind is PrincipalKind.FAMILY:
+        return Contact.family_account_id == actor.id
+    if actor.kind is PrincipalKind.RESIDENT:
+        return Contact.resident_id == actor.id
+    if actor.facility_id is not None:
+        return Contact.facility_id == actor.facility_id
+    return None
 
 
 async def list_contacts(
     svc: Services, actor: Principal, *, status: str | None = None
 ) -> list[ContactView]:
     """The actor's own contacts; staff see their facility's (support: every facility's)."""
+    scope = _scope(actor)
+    await _end_expired_blocks(svc, [] if scope is None else [scope])
     stmt = select(Contact).order_by(Contact.updated_at.desc(), Contact.id.desc())
-    if actor.kind is PrincipalKind.FAMILY:
-        stmt = stmt.where(Contact.family_account_id == actor.id)
-    elif actor.kind is PrincipalKind.RESIDENT:
-        stmt = stmt.where(Contact.resident_id == actor.id)
-    elif actor.facility_id is not None:
-        stmt = stmt.where(Contact.facility_id == actor.facility_id)
+    if scope is not None:
+        stmt = stmt.where(scope)
     if status is not None:
         stmt = stmt.where(Contact.status == ContactStatus(status).value)
     async with svc.db.read() as tx:
         rows = (await tx.scalars(stmt.limit(500))).all()
-        return [await _view(tx, c) for c in rows]
+        return [await contact_view_in(tx, c) for c in rows]
 
 
-def _visible(actor: Principal, contact: Contact) -> bool:
+def visible(actor: Principal, contact: Contact) -> bool:
+    """Whether the actor may see this contact: its two parties, and staff of its facility."""
     if actor.kind is PrincipalKind.FAMILY:
         return contact.family_account_id == actor.id
     if actor.kind is PrincipalKind.RESIDENT:
@@ -120,11 +180,12 @@ def _visible(actor: Principal, contact: Contact) -> bool:
 
 
 async def access_contact(svc: Services, actor: Principal, *, contact_id: int) -> ContactView:
+    await _end_expired_blocks(svc, [Contact.id == contact_id])
     async with svc.db.read() as tx:
         contact = await tx.get(Contact, contact_id)
-        if contact is None or not _visible(actor, contact):
+        if contact is None or not visible(actor, contact):
             raise NotFound(NOT_FOUND)
-        return await _view(tx, contact)
+        return await contact_view_in(tx, contact)
 
 
 # Who may take which action on a contact they can see.
@@ -143,17 +204,23 @@ async def do_contact_action(
     contact_id: int,
     action: ContactAction,
     reason: str | None = None,
+    until: date | None = None,
 ) -> ContactView:
-    """Approve, deny, remove or block; staff blocks need a reason and are audited."""
+    """Approve, deny, remove or block; staff blocks need a reason, may have a last day
+    (`until`, facility time, inclusive) and are audited."""
     now = svc.clock.now()
     async with svc.db.transaction() as tx:
-        contact = await tx.scalar(select(Contact).where(Contact.id == contact_id).with_for_update())
-        if contact is None or not _visible(actor, contact):
-            raise NotFound(NOT_FOUND)
+        contact = await locked_contact(tx, actor, contact_id)
         if actor.kind not in _ALLOWED[action]:
             raise Forbidden(f"You cannot {action.value} this contact.")
+        await end_expired_block_in(tx, contact, now=now)
         before = ContactStatus(contact.status)
         after = next_status(action, before)
+        details: dict[str, object] = {"from": before.value, "to": after.value}
+        if action is ContactAction.BLOCK:
+            assert reason is not None
+            block = await _block(tx, actor, contact, before, reason=reason, until=until, now=now)
+            details["until"] = block.until.isoformat() if block.until else None
         contact.status = after.value
         contact.updated_at = now
         contact.status_reason = reason if action is ContactAction.BLOCK else None
@@ -167,14 +234,191 @@ async def do_contact_action(
                 target_type="contact",
                 target_id=contact.id,
                 reason=reason,
-                details={"from": before.value, "to": after.value},
+                details=details,
             )
-        view = await _view(tx, contact)
-        await _announce(tx, view, now=now)
+        view = await contact_view_in(tx, contact)
+        await announce_in(tx, view, now=now)
         return view
 
 
-async def _announce(tx: AsyncSession, view: ContactView, *, now: datetime) -> None:
+async def _block(
+    tx: AsyncSession,
+    actor: Principal,
+    contact: Contact,
+    before: ContactStatus,
+    *,
+    reason: str,
+    until: date | None,
+    now: datetime,
+) -> ContactBlock:
+    facility = await tx.get(Facility, contact.facility_id)
+    assert facility is not None
+    until = check_block_until(until, today=local_today(now, facility.timezone))
+    block = ContactBlock(
+        contact_id=contact.id,
+        facility_id=contact.facility_id,
+        reason=reason,
+        until=until,
+        ends_at=block_ends_at(until, facility.timezone),
+        previous_status=before.value,
+        blocked_at=now,
+        blocked_by_staff_id=actor.id,
+    )
+    tx.add(block)
+    return block
+
+
+async def do_unblock_contact(
+    svc: Services, actor: Principal, *, contact_id: int, reason: str
+) -> ContactView:
+    """Staff lift a contact's block: it returns to the status it had before (audited). Its
+    scheduled messages are then released by the delivery loop, those that are due at once."""
+    now = svc.clock.now()
+    async with svc.db.transaction() as tx:
+        contact = await locked_contact(tx, actor, contact_id)
+        if actor.kind is not PrincipalKind.STAFF:
+            raise Forbidden("Only facility staff can unblock a contact.")
+        await end_expired_block_in(tx, contact, now=now)
+        before = ContactStatus(contact.status)
+        block = await active_contact_block(tx, contact_id=contact.id)
+        after = _lift(contact, block, now=now, by=actor.id, reason=reason)
+        await record_staff_action(
+            tx,
+            staff=actor,
+            at=now,
+            action="contact.unblock",
+            facility_id=contact.facility_id,
+            target_type="contact",
+            target_id=contact.id,
+            reason=reason,
+            details={
+                "from": before.value,
+                "to": after.value,
+                "block_id": block.id if block is not None else None,
+            },
+        )
+        view = await contact_view_in(tx, contact)
+        await announce_in(tx, view, now=now)
+        return view
+
+
+async def locked_contact(tx: AsyncSession, actor: Principal, contact_id: int) -> Contact:
+    """The contact, locked for this transaction's change, if the actor may see it."""
+    contact = await tx.scalar(select(Contact).where(Contact.id == contact_id).with_for_update())
+    if contact is None or not visible(actor, contact):
+        raise NotFound(NOT_FOUND)
+    return contact
+
+
+# --- blocks in force, and blocks that ran out -------------------------------------------------
+
+
+async def active_contact_block(tx: AsyncSession, *, contact_id: int) -> ContactBlock | None:
+    """The contact's unlifted block (None also for a block made before blocks had rows)."""
+    return await tx.scalar(
+        select(ContactBlock)
+        .where(ContactBlock.contact_id == contact_id, ContactBlock.lifted_at.is_(None))
+        .order_by(ContactBlock.id.desc())
+        .limit(1)
+    )
+
+
+def family_block_in_force_at(now: datetime) -> ColumnElement[bool]:
+    """SQL: family blocks unlifted and not run out at `now`."""
+    return FamilyBlock.lifted_at.is_(None) & or_(
+        FamilyBlock.ends_at.is_(None), FamilyBlock.ends_at > now
+    )
+
+
+async def family_block_in_force(
+    tx: AsyncSession, *, family_account_id: int, facility_id: int, now: datetime
+) -> FamilyBlock | None:
+    return await tx.scalar(
+        select(FamilyBlock)
+        .where(
+            FamilyBlock.family_account_id == family_account_id,
+            FamilyBlock.facility_id == facility_id,
+            family_block_in_force_at(now),
+        )
+        .order_by(FamilyBlock.id)
+        .limit(1)
+    )
+
+
+async def end_expired_block_in(tx: AsyncSession, contact: Contact, *, now: datetime) -> bool:
+    """If the contact's block has run out, return the contact to its status before the block
+    (both parties hear of it); whether it did."""
+    if contact.status != ContactStatus.BLOCKED.value:
+        return False
+    block = await active_contact_block(tx, contact_id=contact.id)
+    if block is None or block.ends_at is None or block.ends_at > now:
+        return False
+    # Another transaction may be ending it at this moment: decide on the current, locked row.
+    await serialise_writers(tx)
+    await tx.refresh(contact, with_for_update=True)
+    await tx.refresh(block)
+    if contact.status != ContactStatus.BLOCKED.value or block.lifted_at is not None:
+        return False
+    assert block.ends_at is not None
+    _lift(contact, block, now=block.ends_at, by=None, reason=None)
+    contact.updated_at = now
+    await announce_in(tx, await contact_view_in(tx, contact), now=now)
+    return True
+
+
+def _lift(
+    contact: Contact,
+    block: ContactBlock | None,
+    *,
+    now: datetime,
+    by: int | None,
+    reason: str | None,
+) -> ContactStatus:
+    """Return a blocked contact to its status before the block; stamp the block lifted."""
+    before = ContactStatus(block.previous_status) if block and block.previous_status else None
+    after = unblocked_status(ContactStatus(contact.status), before)
+    if block is not None:
+        block.lifted_at = now
+        block.lifted_by_staff_id = by
+        block.lift_reason = reason
+    contact.status = after.value
+    contact.status_reason = None
+    contact.updated_at = now
+    return after
+
+
+async def _end_expired_blocks(svc: Services, scope: Sequence[ColumnElement[bool]]) -> None:
+    """Before a read: end the blocks that ran out among these contacts. A cheap look first,
+    so that reading never writes unless a block has just ended."""
+    now = svc.clock.now()
+    expired = (
+        select(Contact.id)
+        .join(ContactBlock, ContactBlock.contact_id == Contact.id)
+        .where(
+            *scope,
+            Contact.status == ContactStatus.BLOCKED.value,
+            ContactBlock.lifted_at.is_(None),
+            ContactBlock.ends_at <= now,
+        )
+        .limit(100)
+    )
+    async with svc.db.read() as tx:
+        ids = list(await tx.scalars(expired))
+    if not ids:
+        return
+    async with svc.db.transaction() as tx:
+        for contact_id in ids:
+            contact = await tx.scalar(
+                select(Contact).where(Contact.id == contact_id).with_for_update()
+            )
+            if contact is not None:
+                await end_expired_block_in(tx, contact, now=now)
+
+
+# --- views and events -------------------------------------------------------------------------
+
+
+async def announce_in(tx: AsyncSession, view: ContactView, *, now: datetime) -> None:
     """`contact.updated` to both parties, in the transaction that changed the contact."""
     await append_in(
         tx,
@@ -190,16 +434,23 @@ async def _announce(tx: AsyncSession, view: ContactView, *, now: datetime) -> No
             "resident_id": view.resident_id,
             "family_account_id": view.family_account_id,
             "updated_at": view.updated_at.isoformat(),
+            "privileged": view.privileged,
+            "blocked_until": view.blocked_until.isoformat() if view.blocked_until else None,
         },
         now=now,
     )
 
 
-async def _view(tx: AsyncSession, contact: Contact) -> ContactView:
+async def contact_view_in(tx: AsyncSession, contact: Contact) -> ContactView:
     resident = await tx.get(Resident, contact.resident_id)
     family = await tx.get(FamilyAccount, contact.family_account_id)
     facility = await tx.get(Facility, contact.facility_id)
     assert resident is not None and family is not None and facility is not None
+    block = (
+        await active_contact_block(tx, contact_id=contact.id)
+        if contact.status == ContactStatus.BLOCKED.value
+        else None
+    )
     return ContactView(
         id=contact.id,
         status=ContactStatus(contact.status),
@@ -214,4 +465,28 @@ async def _view(tx: AsyncSession, contact: Contact) -> ContactView:
         requested_at=contact.requested_at,
         updated_at=contact.updated_at,
         status_reason=contact.status_reason,
+        privileged=contact.privileged,
+        privilege=await _privilege(tx, contact) if contact.privileged else None,
+        blocked_until=block.until if block is not None else None,
+    )
+
+
+async def _privilege(tx: AsyncSession, contact: Contact) -> PrivilegeView | None:
+    row = await tx.scalar(
+        select(ContactPrivilege)
+        .where(ContactPrivilege.contact_id == contact.id, ContactPrivilege.revoked_at.is_(None))
+        .order_by(ContactPrivilege.id.desc())
+        .limit(1)
+    )
+    if row is None:
+        return None
+    staff = await tx.get(Staff, row.granted_by_staff_id)
+    return PrivilegeView(
+        kind=row.kind,
+        bar_number=row.bar_number,
+        bar_state=row.bar_state,
+        organisation=row.organisation,
+        note=row.note,
+        granted_at=row.granted_at,
+        granted_by=staff.display_name if staff else "Facility staff",
     )

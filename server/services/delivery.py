@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from moderation.blocks import block_in_force, held_back_by_block
 from server.domain.messages import MessageStatus, next_status
 from server.services.context import Services
 from server.services.events import append_in
@@ -25,6 +26,7 @@ from server.services.ledger_postings import serialise_writers
 from server.services.message_views import message_json, view_of
 from server.services.notify import Recipient
 from server.storage.message_models import Message
+from server.storage.models import Contact
 
 log = logging.getLogger("homeline.delivery")
 RELEASE_EVERY = 0.25  # seconds: a due message is released well within 1 s
@@ -74,6 +76,7 @@ async def do_release_due(svc: Services, *, limit: int = RELEASE_BATCH) -> int:
     due = (
         select(Message)
         .where(Message.status == MessageStatus.SCHEDULED.value, Message.deliver_at <= now)
+        .where(~held_back_by_block(now))  # a blocked contact's messages wait for its end
         .order_by(Message.deliver_at, Message.id)
         .limit(limit)
     )
@@ -88,6 +91,9 @@ async def do_release_due(svc: Services, *, limit: int = RELEASE_BATCH) -> int:
             await serialise_writers(tx)  # SQLite: one writer; it reads what it then changes
         messages = list(await tx.scalars(due))
         for m in messages:
+            contact = await tx.get(Contact, m.contact_id)
+            if contact is not None and await block_in_force(tx, contact=contact, now=now):
+                continue  # blocked since the look above: it waits for the block's end
             await deliver_in(tx, m, now=now)
         return len(messages)
 

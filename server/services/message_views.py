@@ -11,6 +11,31 @@ from server.services.context import Principal, PrincipalKind
 from server.services.notify import Recipient
 from server.storage.message_models import Message
 from server.storage.models import Contact
+from server.storage.moderation_models import appeal_of
+
+
+@dataclass(frozen=True)
+class AppealView:
+    """The sender's appeal of a rejected message, and its outcome."""
+
+    id: int
+    status: str  # pending | upheld | overturned
+    text: str
+    rejection_reason: str | None  # the review decision appealed
+    decision_reason: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+    def json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "text": self.text,
+            "rejection_reason": self.rejection_reason,
+            "decision_reason": self.decision_reason,
+            "created_at": self.created_at.isoformat(),
+            "decided_at": _iso(self.decided_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -29,6 +54,7 @@ class MessageView:
     read_at: datetime | None
     rejection_reason: str | None
     refunded: bool
+    appeal: AppealView | None = None
 
     def paid_by(self, viewer: Recipient) -> str | None:
         """Who paid, as the viewer sees it: "you", "sender", "recipient" or None (free)."""
@@ -59,6 +85,7 @@ def other_party(actor: Principal, contact: Contact) -> Recipient | None:
 
 
 def view_of(m: Message) -> MessageView:
+    appeal = appeal_of(m)
     return MessageView(
         id=m.id,
         contact_id=m.contact_id,
@@ -74,6 +101,17 @@ def view_of(m: Message) -> MessageView:
         read_at=m.read_at,
         rejection_reason=m.rejection_reason,
         refunded=m.refund_transaction_id is not None,
+        appeal=AppealView(
+            id=appeal.id,
+            status=appeal.status,
+            text=appeal.text,
+            rejection_reason=appeal.rejection_reason,
+            decision_reason=appeal.decision_reason,
+            created_at=appeal.created_at,
+            decided_at=appeal.decided_at,
+        )
+        if appeal is not None
+        else None,
     )
 
 
@@ -96,6 +134,10 @@ def message_json(m: MessageView, viewer: Recipient) -> dict[str, object]:
         "deliver_at": _iso(m.deliver_at) if m.status is MessageStatus.SCHEDULED else None,
         "delivered_at": _iso(m.delivered_at),
         "read_at": _iso(m.read_at),
-        "rejection_reason": m.rejection_reason,
+        # Only while rejected: a message delivered after an appeal does not carry the
+        # overturned reason to its recipient.
+        "rejection_reason": m.rejection_reason if m.status is MessageStatus.REJECTED else None,
         "refunded": m.refunded,
+        # The sender's appeal of a rejection (theirs alone to see).
+        "appeal": m.appeal.json() if m.appeal is not None and m.sender == viewer else None,
     }

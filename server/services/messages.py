@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from moderation.blocks import block_in_force
 from moderation.policies import policy_in
 from moderation.policy import Direction
 from moderation.screening import Action, Screened, screen
@@ -23,7 +24,7 @@ from server.domain.ledger import SystemCode
 from server.domain.messages import MessageStatus, check_body, next_status
 from server.domain.money import Money
 from server.domain.tariff import is_saturday, local_day_bounds, message_price
-from server.errors import Conflict, NotFound, PaymentRequired
+from server.errors import Conflict, Forbidden, NotFound, PaymentRequired
 from server.services import ledger
 from server.services.context import Principal, PrincipalKind, Services
 from server.services.events import append_in, staff_event_in
@@ -92,6 +93,11 @@ async def _send(
                     code="idempotency_key_reused",
                 )
             return view_of(first), False
+        # Before the approval check: a blocked contact is refused as blocked (403), and a
+        # block that has run out is ended here, so the contact is approved again if it was.
+        held = await block_in_force(tx, contact=contact, now=now)
+        if held is not None:
+            raise Forbidden(held, code="blocked")
         status = ContactStatus(contact.status)
         if status is not ContactStatus.APPROVED:
             raise Conflict(
@@ -104,10 +110,20 @@ async def _send(
         assert facility is not None
         price = await _price(tx, contact, facility, sender, now=now)
         verdict = screen(
-            Screened(body=body, direction=_direction(sender), privileged=contact.privileged),
+            Screened(
+                body=body,
+                direction=_direction(sender),
+                privileged=contact.privileged,
+                resident_id=contact.resident_id,
+            ),
             await policy_in(tx, facility_id=facility.id),
             now,
         )
+        if verdict.action is Action.REFUSE:
+            # Before the charge and the insert: a refused message costs nothing, leaves nothing.
+            raise Forbidden(
+                verdict.refusal or "Messaging is restricted.", code="messaging_restricted"
+            )
         payer: str | None = None
         charge_id: int | None = None
         if price > 0:

@@ -6,3 +6,4 @@ it), so a model module added here is never forgotten.
 
 from server.storage import event_models as event_models
 from server.storage import message_models as message_models
+from server.storage import moderation_models as moderation_models
