@@ -16,8 +16,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.audit import record_staff_action
+from moderation.blocks import block_in_force
 from moderation.policies import policy_in
-from moderation.screening import release_time
+from moderation.screening import Highlight, highlights, release_time
 from server.domain.messages import MessageStatus, next_status
 from server.errors import Conflict, Forbidden, NotFound
 from server.services import ledger
@@ -29,7 +30,7 @@ from server.services.message_views import MessageView, view_of
 from server.services.messages import direction_of, name_of
 from server.services.staff_views import review_item_json, staff_message_json
 from server.storage.message_models import Message
-from server.storage.models import Staff
+from server.storage.models import Contact, Staff
 
 NOT_FOUND = "No such message in your facility's review queue."
 QUEUE_PAGE = 100
@@ -44,6 +45,7 @@ class HeldMessage:
     sender_name: str
     recipient_name: str
     matched: list[str]  # the policy rules that held it
+    highlights: list[Highlight]  # where the current rules match its body
     context: list[MessageView]  # the conversation just before it, oldest first
 
     def json(self) -> dict[str, Any]:
@@ -53,7 +55,7 @@ class HeldMessage:
                 sender_name=self.sender_name,
                 recipient_name=self.recipient_name,
                 matched=self.matched,
-                highlights=[],
+                highlights=[h.to_json() for h in self.highlights],
             ),
             "context": [staff_message_json(m) for m in self.context],
         }
@@ -70,6 +72,7 @@ async def access_queue(svc: Services, actor: Principal) -> list[HeldMessage]:
     """Held messages of the actor's facility, oldest first."""
     facility_id = _facility_of(actor)
     async with svc.db.read() as tx:
+        policy = await policy_in(tx, facility_id=facility_id)
         rows = await tx.scalars(
             select(Message)
             .where(Message.facility_id == facility_id, Message.status == HELD)
@@ -82,6 +85,7 @@ async def access_queue(svc: Services, actor: Principal) -> list[HeldMessage]:
                 sender_name=await name_of(tx, sender_of(m)),
                 recipient_name=await name_of(tx, view_of(m).recipient),
                 matched=list(m.screening),
+                highlights=highlights(m.body, policy),
                 context=await _context(tx, m),
             )
             for m in rows
@@ -113,6 +117,13 @@ async def do_approve(svc: Services, actor: Principal, *, message_id: int) -> Mes
         m = await _claim(tx, actor, facility_id, message_id, now=now)
         rule = (await policy_in(tx, facility_id=facility_id)).rule_for(direction_of(m))
         due = release_time(rule.delay_minutes, m.created_at, now)
+        contact = await tx.get(Contact, m.contact_id)
+        if (
+            due is None
+            and contact is not None
+            and await block_in_force(tx, contact=contact, now=now)
+        ):
+            due = now  # approved, but a block holds the contact: the release loop waits for it
         if due is None:
             await deliver_in(tx, m, now=now)
         else:

@@ -134,6 +134,7 @@ async def test_the_price_is_shown_before_sending(
     nobody = await quote(app_client, family, contact_id)
     assert nobody["price_cents"] == 50 and nobody["payer"] is None
     assert nobody["can_send"] is False
+    assert nobody["why_not"].startswith("Neither you nor Marcus Reed has enough money")
     await fund(services, resident_wallet(resident.id), 50)
     await fund(services, family_wallet(family.id), 49)
     assert (await quote(app_client, family, contact_id))["payer"] == "recipient"
@@ -146,6 +147,7 @@ async def test_the_price_is_shown_before_sending(
         "free_remaining_today": 0,
         "payer": "you",
         "can_send": True,
+        "why_not": None,
     }
     other = await app_client.get("/api/v1/messages/quote?contact_id=999999", headers=family.headers)
     assert other.status == 404
@@ -218,3 +220,46 @@ async def test_export_as_text_and_json_for_the_owner_only(
         f"/api/v1/messages/export?contact_id={contact_id}&format=pdf", headers=family.headers
     )
     assert bad.status == 422
+
+
+async def test_the_quote_says_why_a_message_cannot_be_sent(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    family: Actor,
+    resident: Actor,
+    reviewer: Actor,
+    facility_admin: Actor,
+    world: World,
+) -> None:
+    contact_id = await approved_contact(app_client, family, resident, world)
+    await fund(services, family_wallet(family.id), 500)
+    resp = await app_client.put(
+        f"/api/v1/staff/facilities/{world.facility_id}/policy",
+        json={
+            "incoming": {"mode": "instant", "delay_minutes": 0},
+            "outgoing": {"mode": "instant", "delay_minutes": 0},
+            "restrictions": [
+                {
+                    "resident_id": resident.id,
+                    "kind": "no_messaging",
+                    "until": "2026-12-01",
+                    "reason": "sanction",
+                }
+            ],
+        },
+        headers=facility_admin.headers,
+    )
+    assert resp.status == 200, await resp.text()
+    restricted = await quote(app_client, family, contact_id)
+    assert restricted["can_send"] is False and "2026" in restricted["why_not"]
+    status, refused = await send(app_client, family, contact_id, "hi", "q-1")
+    assert status == 403 and refused["error"]["message"] == restricted["why_not"]
+
+    resp = await app_client.post(
+        f"/api/v1/contacts/{contact_id}/block",
+        json={"reason": "Contraband plans"},
+        headers=reviewer.headers,
+    )
+    assert resp.status == 200, await resp.text()
+    blocked = await quote(app_client, family, contact_id)
+    assert blocked["can_send"] is False and "blocked" in blocked["why_not"]

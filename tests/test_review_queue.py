@@ -8,8 +8,10 @@ from aiohttp.test_utils import TestClient
 
 from server.domain.ledger import family_wallet, resident_wallet
 from server.services.context import Services
+from server.services.delivery import do_release_due
 from tests.conftest import Actor, World
-from tests.test_delivery import REVIEW_ALL, set_policy
+from tests.fakes import FrozenClock
+from tests.test_delivery import REVIEW_ALL, events_of, set_policy, wait_for_event
 from tests.test_messages import approved_contact, fund, send
 
 
@@ -48,3 +50,95 @@ async def test_queue_is_oldest_first_with_the_conversation_before_each_item(
     assert [m["body"] for m in items[1]["context"]] == [f"chat {n}" for n in range(2, 7)]
     assert items[1]["sender"] == {"kind": "resident", "id": resident.id}
     assert items[1]["matched"] == ["outgoing: review all"]
+
+
+async def test_queue_items_mark_where_the_rules_match(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    family: Actor,
+    resident: Actor,
+    reviewer: Actor,
+    facility_admin: Actor,
+    world: World,
+) -> None:
+    contact_id = await approved_contact(app_client, family, resident, world)
+    await fund(services, family_wallet(family.id), 500)
+    resp = await app_client.put(
+        f"/api/v1/staff/facilities/{world.facility_id}/policy",
+        json={
+            "incoming": {"mode": "review_flagged", "delay_minutes": 0},
+            "outgoing": {"mode": "instant", "delay_minutes": 0},
+            "rules": [{"kind": "word", "pattern": "knife", "note": ""}],
+        },
+        headers=facility_admin.headers,
+    )
+    assert resp.status == 200, await resp.text()
+    _, sent = await send(app_client, family, contact_id, "🙂 a KNIFE, not a knifepoint", "k-1")
+    assert sent["status"] == "pending_review"
+    [item] = await queue(app_client, reviewer)
+    assert [(h["start"], h["end"]) for h in item["highlights"]] == [(4, 9)]  # code points
+    assert "knife" in item["highlights"][0]["rule"]
+
+
+async def test_approving_while_the_contact_is_blocked_waits_for_the_unblock(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    family: Actor,
+    resident: Actor,
+    reviewer: Actor,
+    facility_admin: Actor,
+    world: World,
+) -> None:
+    contact_id = await approved_contact(app_client, family, resident, world)
+    await fund(services, family_wallet(family.id), 500)
+    await set_policy(app_client, facility_admin, world.facility_id, incoming=REVIEW_ALL)
+    _, sent = await send(app_client, family, contact_id, "held", "w-1")
+    resp = await app_client.post(
+        f"/api/v1/contacts/{contact_id}/block", json={"reason": "Threats"}, headers=reviewer.headers
+    )
+    assert resp.status == 200
+    resp = await app_client.post(
+        f"/api/v1/staff/review/{sent['id']}/approve", headers=reviewer.headers
+    )
+    assert resp.status == 200
+    assert (await resp.json())["status"] == "scheduled"
+    assert await do_release_due(services) == 0
+    assert await events_of(app_client, resident, "message.new", sent["id"]) == []
+    resp = await app_client.post(
+        f"/api/v1/contacts/{contact_id}/unblock",
+        json={"reason": "Cleared"},
+        headers=reviewer.headers,
+    )
+    assert resp.status == 200, await resp.text()
+    await wait_for_event(app_client, resident, "message.new", sent["id"])
+
+
+async def test_staff_never_read_what_was_said_while_a_contact_was_privileged(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    clock: FrozenClock,
+    family: Actor,
+    resident: Actor,
+    reviewer: Actor,
+    facility_admin: Actor,
+    world: World,
+) -> None:
+    contact_id = await approved_contact(app_client, family, resident, world)
+    await fund(services, family_wallet(family.id), 500)
+    path = f"/api/v1/staff/contacts/{contact_id}/privilege"
+    counsel = {"kind": "legal_counsel", "bar_number": "4512890", "bar_state": "NY"}
+    assert (await app_client.post(path, json=counsel, headers=facility_admin.headers)).status == 200
+    clock.advance(seconds=1)
+    await send(app_client, family, contact_id, "Privileged advice", "pv-1")
+    clock.advance(seconds=1)
+    resp = await app_client.delete(
+        path, json={"reason": "No longer counsel"}, headers=facility_admin.headers
+    )
+    assert resp.status == 200, await resp.text()
+    clock.advance(seconds=1)
+    await send(app_client, family, contact_id, "Ordinary news", "pv-2")
+    resp = await app_client.get(
+        f"/api/v1/staff/messages?contact_id={contact_id}", headers=reviewer.headers
+    )
+    assert resp.status == 200
+    assert [m["body"] for m in (await resp.json())["messages"]] == ["Ordinary news"]

@@ -92,6 +92,7 @@ async def message_quote(request: web.Request) -> web.Response:
             "free_remaining_today": quote.free_remaining_today,
             "payer": quote.payer,
             "can_send": quote.can_send,
+            "why_not": quote.why_not,
         }
     )
 

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.audit import record_staff_action
+from moderation.privilege import sent_while_privileged
 from server.domain.messages import MessageStatus
 from server.errors import Forbidden, NotFound
 from server.services.context import Principal, Services
@@ -191,7 +192,8 @@ async def access_staff_conversation(
             raise NotFound(NO_CONTACT)
         if contact.privileged:
             raise Forbidden(PRIVILEGED, code="privileged_contact")
-        stmt = select(Message).where(Message.contact_id == contact_id)
+        # Never what was said while the contact was privileged, even after it is revoked.
+        stmt = select(Message).where(Message.contact_id == contact_id, ~sent_while_privileged())
         if before is not None:
             stmt = stmt.where(Message.id < before)
         rows = list(await tx.scalars(stmt.order_by(Message.id.desc()).limit(min(limit, MAX_PAGE))))

@@ -17,15 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.blocks import block_in_force
 from moderation.policies import policy_in
-from moderation.policy import Direction
-from moderation.screening import Action, Screened, screen
-from server.domain.contacts import ContactStatus
+from moderation.policy import Direction, Policy
+from moderation.screening import Action, Screened, Verdict, highlights, screen
+from server.domain.contacts import ContactStatus, family_block_sentence
 from server.domain.ledger import SystemCode
 from server.domain.messages import MessageStatus, check_body, next_status
 from server.domain.money import Money
 from server.domain.tariff import is_saturday, local_day_bounds, message_price
 from server.errors import Conflict, Forbidden, NotFound, PaymentRequired
 from server.services import ledger
+from server.services.contacts import family_block_in_force
 from server.services.context import Principal, PrincipalKind, Services
 from server.services.events import append_in, staff_event_in
 from server.services.message_views import (
@@ -116,7 +117,7 @@ async def _send(
                 privileged=contact.privileged,
                 resident_id=contact.resident_id,
             ),
-            await policy_in(tx, facility_id=facility.id),
+            policy := await policy_in(tx, facility_id=facility.id),
             now,
         )
         if verdict.action is Action.REFUSE:
@@ -144,11 +145,8 @@ async def _send(
                     details={"contact_id": contact_id},
                 )
             except ledger.InsufficientFunds:
-                name = await name_of(tx, recipient)
                 raise PaymentRequired(
-                    f"Neither you nor {name} has enough money to pay for this message "
-                    f"({Money(price)}). Add money to your wallet and send it again.",
-                    code="insufficient_funds",
+                    _cannot_pay(await name_of(tx, recipient), price), code="insufficient_funds"
                 ) from None
             payer = str(receipt.details["payer"])
             charge_id = receipt.transaction_id
@@ -177,7 +175,7 @@ async def _send(
         await tx.flush()
         view = view_of(message)
         if verdict.action is Action.HOLD:
-            await _tell_reviewers(tx, view, facility.id, list(verdict.matched))
+            await _tell_reviewers(tx, view, facility.id, verdict, policy)
         # The recipient hears of it only once it is delivered (see delivery.deliver_in).
         told = [recipient, sender] if verdict.action is Action.DELIVER else [sender]
         for who in told:
@@ -188,15 +186,15 @@ async def _send(
 
 
 async def _tell_reviewers(
-    tx: AsyncSession, view: MessageView, facility_id: int, matched: list[str]
+    tx: AsyncSession, view: MessageView, facility_id: int, verdict: Verdict, policy: Policy
 ) -> None:
     """Live: a held message appears in every review console of the facility."""
     item = review_item_json(
         view,
         sender_name=await name_of(tx, view.sender),
         recipient_name=await name_of(tx, view.recipient),
-        matched=matched,
-        highlights=[],
+        matched=list(verdict.matched),
+        highlights=[h.to_json() for h in highlights(view.body, policy)],
     )
     staff_event_in(tx, facility_id=facility_id, type="review.held", data={"item": item})
 
@@ -239,7 +237,11 @@ class Quote:
     message_price_cents: int  # the tariff's price, free or not
     free_remaining_today: int
     payer: str | None  # "you", "recipient", or None when free or when neither can pay
-    can_send: bool
+    why_not: str | None  # why a message cannot be sent now, in the words a send would use
+
+    @property
+    def can_send(self) -> bool:
+        return self.why_not is None
 
 
 async def access_quote(svc: Services, actor: Principal, *, contact_id: int) -> Quote:
@@ -265,14 +267,49 @@ async def access_quote(svc: Services, actor: Principal, *, contact_id: int) -> Q
                 payer = "you"
             elif balances[1] >= price:
                 payer = "recipient"
+        why_not = await _why_not(tx, contact, facility, sender, now=now)
+        if why_not is None and price > 0 and payer is None:
+            why_not = _cannot_pay(await name_of(tx, recipient), price)
         return Quote(
             price_cents=price,
             message_price_cents=0 if contact.privileged else tariff.message_cents,
             free_remaining_today=free_left,
             payer=payer,
-            can_send=ContactStatus(contact.status) is ContactStatus.APPROVED
-            and (price == 0 or payer is not None),
+            why_not=why_not,
         )
+
+
+async def _why_not(
+    tx: AsyncSession, contact: Contact, facility: Facility, sender: Recipient, *, now: datetime
+) -> str | None:
+    """What would refuse a message on this contact now, read-only (the quote's view of the
+    checks `_send` makes)."""
+    status = ContactStatus(contact.status)
+    if status is not ContactStatus.APPROVED:
+        return _NOT_APPROVED.get(status, f"This contact is {status.value}.")
+    family = await family_block_in_force(
+        tx, family_account_id=contact.family_account_id, facility_id=facility.id, now=now
+    )
+    if family is not None:
+        return family_block_sentence(facility.name, family.until)
+    verdict = screen(
+        Screened(
+            body="",
+            direction=_direction(sender),
+            privileged=contact.privileged,
+            resident_id=contact.resident_id,
+        ),
+        await policy_in(tx, facility_id=facility.id),
+        now,
+    )
+    return verdict.refusal if verdict.action is Action.REFUSE else None
+
+
+def _cannot_pay(name: str, price: int) -> str:
+    return (
+        f"Neither you nor {name} has enough money to pay for this message "
+        f"({Money(price)}). Add money to your wallet and send it again."
+    )
 
 
 async def _sent_today(tx: AsyncSession, sender: Recipient, *, now: datetime, tz: str) -> int:
