@@ -1,30 +1,62 @@
-// The staff console at /console: staff sign in, the facility's contacts, and blocking a
-// contact with a reason (the server writes it to the audit log); customer care (#/care, in
-// care.js) for support staff and facility admins; the tariff and its rate-cap check
-// (#/tariff, in tariff.js) for all staff, editable by the facility's admins.
+// The staff console at /console: staff sign in and see the pages their role may use.
+//
+//   reviewer        review queue, contacts (read only), the policy (read only), reports, tariff
+//   facility admin  all of the facility's pages: contacts, review, policy, appeals, blocks,
+//                   audit, reports, customer care, tariff
+//   support         customer care, audit, reports, and the policy and tariff (read only)
+//
+// Each page lives in its own module (console-*.js, care.js, tariff.js); this one signs in,
+// routes by the address's hash (#/review, #/policy, ...), keeps the navigation to what the
+// role may use, and connects the two live feeds: the person's event stream (live.js) and the
+// facility's "/staff" feed of held and decided messages and appeals (console-staff-live.js).
 
-import { ApiError, get, post, signOut } from "./api.js";
+import { post, signOut } from "./api.js";
 import { CARE_ROLES, setupCare } from "./care.js";
-import { bindForm, clearErrors, el, fieldError, setStatus, statusOf } from "./forms.js";
+import { setupAudit } from "./console-audit.js";
+import { setupAppeals, setupBlocks } from "./console-cases.js";
+import { isAdmin, isReviewer, setupReasonDialog } from "./console-common.js";
+import { setupContacts } from "./console-contacts.js";
+import { setupPolicy } from "./console-policy.js";
+import { setupReports } from "./console-reports.js";
+import { setupReview } from "./console-review.js";
+import { connectStaff } from "./console-staff-live.js";
+import { bindForm, setStatus } from "./forms.js";
 import { connectLive } from "./live.js";
 import { bindSignOut, startApp } from "./session.js";
 import { setupTariff } from "./tariff.js";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { principal: null, otherSession: false, live: null, blocking: null, opener: null };
+const state = { principal: null, otherSession: false, live: null, staffLive: null };
 
-const STATUS_LABELS = {
-  pending: "Pending",
-  approved: "Approved",
-  denied: "Denied",
-  removed: "Removed",
-  blocked: "Blocked",
+const VIEWS = {
+  review: "Review queue",
+  contacts: "Contacts",
+  care: "Customer care",
+  policy: "Message policy",
+  appeals: "Appeals",
+  blocks: "Blocked family accounts",
+  audit: "Audit log",
+  reports: "Message reports",
+  tariff: "Tariff",
 };
 
-const VIEWS = { contacts: "Contacts", care: "Customer care", tariff: "Tariff" };
+// The first one is where the role lands after signing in.
+const ROLE_VIEWS = {
+  facility_admin: ["contacts", "review", "policy", "appeals", "blocks", "audit", "reports", "care", "tariff"],
+  reviewer: ["review", "contacts", "policy", "reports", "tariff"],
+  support: ["care", "audit", "reports", "policy", "tariff"],
+};
 
-function mayCare(principal) {
-  return Boolean(principal && CARE_ROLES.has(principal.role));
+/** The views this person may open, in the order of their navigation. */
+function viewsOf(principal) {
+  if (!principal) return [];
+  const views = ROLE_VIEWS[principal.role] || ["contacts", "tariff"];
+  return views.filter((v) => {
+    if (v === "care") return CARE_ROLES.has(principal.role);
+    if (v === "review") return isReviewer(principal);
+    if (v === "appeals" || v === "blocks") return isAdmin(principal);
+    return true;
+  });
 }
 
 function show(principal, message = "", kind = "ok") {
@@ -32,157 +64,85 @@ function show(principal, message = "", kind = "ok") {
   state.principal = principal;
   $("#view-login").hidden = Boolean(principal);
   $("#nav-in").hidden = !principal;
-  $("#nav-care").hidden = !mayCare(principal);
+  const allowed = new Set(viewsOf(principal));
+  for (const item of document.querySelectorAll("#nav-in li[data-view]")) {
+    item.hidden = !allowed.has(item.dataset.view);
+  }
   $("#whoami").textContent = principal
     ? `${principal.display_name}${principal.role ? ` (${principal.role.replaceAll("_", " ")})` : ""}`
     : "";
   setStatus($("#page-status"), message, kind);
-  if (principal) {
-    if (!state.live) {
-      state.live = connectLive($("#live"), {
-        onEvent: (event) => {
-          const type = String(event?.type || "");
-          if (type.startsWith("contact.")) loadContacts();
-          if (type.startsWith("wallet.") || type.startsWith("refund.")) care.refreshMoney();
-        },
-        onReconnect: () => {
-          loadContacts();
-          if (!$("#view-care").hidden) care.refreshMoney();
-        },
-      });
-    }
-  } else if (state.live) {
-    state.live.close();
-    state.live = null;
-  }
   if (!principal || (was && was.id !== principal.id)) {
-    care.reset();
-    tariff.reset();
+    for (const page of Object.values(pages)) page.reset?.();
+    closeFeeds();
   }
+  if (principal) openFeeds(principal);
   route();
 }
 
-/** #/contacts (the default), #/care or #/tariff; nothing but the sign-in form when signed out. */
+function openFeeds(principal) {
+  if (!state.live) {
+    state.live = connectLive($("#live"), {
+      onEvent: (event) => {
+        const type = String(event?.type || "");
+        if (type.startsWith("contact.") && !$("#view-contacts").hidden) pages.contacts.load();
+        if (type.startsWith("wallet.") || type.startsWith("refund.")) care.refreshMoney();
+      },
+      onReconnect: () => {
+        if (!$("#view-contacts").hidden) pages.contacts.load();
+        if (!$("#view-care").hidden) care.refreshMoney();
+      },
+    });
+  }
+  if (!state.staffLive && isReviewer(principal)) {
+    review.prime();
+    if (isAdmin(principal)) appeals.prime();
+    state.staffLive = connectStaff({
+      onEvent: (name, data) => {
+        if (name === "review.held") review.held(data);
+        else if (name === "review.decided") review.decided(data);
+        else if (name.startsWith("appeal.") && isAdmin(state.principal)) appeals.changed();
+      },
+      onState: (feed) => {
+        review.feed(feed);
+        if (feed === "live" && isAdmin(state.principal)) appeals.changed();
+      },
+    });
+  }
+}
+
+function closeFeeds() {
+  state.live?.close();
+  state.live = null;
+  state.staffLive?.close();
+  state.staffLive = null;
+}
+
+/** "#/blocks/12" -> ["blocks", "12"]; a view the person may not use becomes their first. */
 function route() {
   const principal = state.principal;
-  let name = location.hash.replace(/^#\/?/, "") || "contacts";
-  if (!(name in VIEWS) || (name === "care" && !mayCare(principal))) name = "contacts";
-  $("#view-contacts").hidden = !principal || name !== "contacts";
-  $("#view-care").hidden = !principal || name !== "care";
-  $("#view-tariff").hidden = !principal || name !== "tariff";
+  const allowed = viewsOf(principal);
+  const [asked, arg] = location.hash.replace(/^#\/?/, "").split("/");
+  const name = allowed.includes(asked) ? asked : allowed[0] || "contacts";
+  for (const view of Object.keys(VIEWS)) $(`#view-${view}`).hidden = !principal || name !== view;
   for (const link of document.querySelectorAll("#nav-in a")) {
     if (link.getAttribute("href") === `#/${name}`) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
   document.title = principal ? `${VIEWS[name]} · Homeline console` : "Sign in · Homeline console";
   if (!principal) return;
-  if (name === "contacts") loadContacts();
-  if (name === "care") care.show();
-  if (name === "tariff") tariff.show();
+  pages[name].show(arg);
 }
 
 window.addEventListener("hashchange", () => {
   route();
   const view = state.principal && document.querySelector("main > section:not([hidden]) h1");
-  if (view) view.focus();
+  if (view && !view.closest("section").contains(document.activeElement)) view.focus();
 });
 
 function sessionEnded() {
   show(null, "Your session has ended. Please sign in again.", "info");
 }
-
-async function loadContacts() {
-  const status = $("#contacts-status");
-  const filter = $("#filter-status").value;
-  try {
-    const { contacts } = await get("/api/v1/contacts", { status: filter });
-    $("#contacts-list").replaceChildren(...contacts.map(contactItem));
-    $("#contacts-empty").hidden = contacts.length > 0;
-    if (status.dataset.kind === "error") setStatus(status, "");
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return sessionEnded();
-    setStatus(status, error.message, "error");
-  }
-}
-
-function describe(contact) {
-  return `${contact.family.name} and ${contact.resident.name} (#${contact.resident.resident_number})`;
-}
-
-function contactItem(contact) {
-  const item = el(
-    "li",
-    { dataset: { contactId: contact.id, status: contact.status } },
-    el(
-      "div",
-      { class: "who" },
-      el("span", { class: "name" }, `${contact.resident.name} · #${contact.resident.resident_number}`),
-      el(
-        "span",
-        { class: "meta" },
-        `${contact.family.name} (account ${contact.family.id}), ${contact.relationship}, ` +
-          `asked ${new Date(contact.requested_at).toLocaleDateString()}`,
-      ),
-      contact.status_reason
-        ? el("span", { class: "reason" }, `Reason: ${contact.status_reason}`)
-        : null,
-    ),
-    el("span", { class: "badge", dataset: { status: contact.status } },
-      STATUS_LABELS[contact.status] || contact.status),
-  );
-  if (contact.status !== "blocked") {
-    const block = el("button", { type: "button", class: "danger", "aria-label": `Block ${describe(contact)}` },
-      "Block");
-    block.addEventListener("click", () => openBlock(contact, block));
-    item.append(el("div", { class: "actions" }, block));
-  }
-  return item;
-}
-
-function openBlock(contact, opener) {
-  state.blocking = contact;
-  state.opener = opener;
-  const form = $("#block-form");
-  form.reset();
-  clearErrors(form);
-  setStatus(statusOf(form), "");
-  $("#block-who").textContent = `Block the contact between ${describe(contact)}.`;
-  $("#block-dialog").showModal();
-  $("#block-reason").focus();
-}
-
-$("#block-cancel").addEventListener("click", () => $("#block-dialog").close());
-$("#block-dialog").addEventListener("close", () => {
-  state.blocking = null;
-  if (state.opener?.isConnected) state.opener.focus();
-  else $("#contacts-heading").focus();
-});
-
-bindForm($("#block-form"), async (values) => {
-  const contact = state.blocking;
-  const reason = values.reason.trim();
-  if (reason.length < 3) throw fieldError({ reason: "Give a reason of at least 3 characters." });
-  try {
-    await post(`/api/v1/contacts/${contact.id}/block`, { reason });
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) {
-      $("#block-dialog").close();
-      return sessionEnded();
-    }
-    throw error;
-  }
-  state.opener = null;
-  $("#block-dialog").close();
-  setStatus($("#contacts-status"), `Blocked: ${describe(contact)}.`, "ok");
-  await loadContacts();
-  return "";
-});
-
-$("#filter-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  loadContacts();
-});
-$("#filter-status").addEventListener("change", () => loadContacts());
 
 bindForm($("#login-form"), async (values, form) => {
   if (state.otherSession) {
@@ -199,8 +159,26 @@ bindForm($("#login-form"), async (values, form) => {
   return "";
 });
 
-const care = setupCare({ sessionEnded: () => sessionEnded(), me: () => state.principal });
-const tariff = setupTariff({ sessionEnded: () => sessionEnded(), me: () => state.principal });
+const me = () => state.principal;
+const common = { sessionEnded: () => sessionEnded(), me };
+const reasonDialog = setupReasonDialog({
+  ended: (error) => error?.status === 401 && (sessionEnded(), true),
+});
+const care = setupCare(common);
+const tariff = setupTariff(common);
+const review = setupReview(common);
+const appeals = setupAppeals({ ...common, reasonDialog });
+const pages = {
+  review,
+  contacts: setupContacts({ ...common, reasonDialog }),
+  care,
+  policy: setupPolicy(common),
+  appeals,
+  blocks: setupBlocks({ ...common, reasonDialog }),
+  audit: setupAudit(common),
+  reports: setupReports(common),
+  tariff,
+};
 
 bindSignOut(show);
 startApp("staff", show, state);

@@ -1,0 +1,460 @@
+// The message policy (#/policy): how messages in each direction and photos are delivered
+// (instant, after a delay, held for review, held when a rule matches), the word, phrase and
+// pattern rules, restrictions on single residents, the reasons reviewers pick when rejecting,
+// visiting hours and the time zone; below it the history of versions. The facility's
+// administrators edit it (the whole document is replaced, with an optional reason for the
+// history and the audit log); other staff read it. A 422 puts each sentence next to its field.
+//
+// The page shows the parts the server's document has, and sends back exactly those parts, so
+// it works with a server that knows fewer of them. The editable lists (rules, restrictions,
+// rejection reasons) are in console-policy-lists.js.
+
+import { ApiError, get, put } from "./api.js";
+import { bindForm, clearErrors, el, fieldError, setStatus, statusOf } from "./forms.js";
+import { formatWhen } from "./money.js";
+import { ender, fillFacilities, forgetFacilities, isGlobal, plural } from "./console-common.js";
+import { setupPolicyLists } from "./console-policy-lists.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+const DIRECTIONS = [
+  ["incoming", "Family to resident"],
+  ["outgoing", "Resident to family"],
+  ["photos", "Photos"],
+];
+const MODES = [
+  ["instant", "Instant"],
+  ["delay", "Delay"],
+  ["review_all", "Review all"],
+  ["review_flagged", "Review flagged"],
+];
+const MODE_LABELS = Object.fromEntries(MODES);
+const DAYS = [
+  ["mon", "Monday"],
+  ["tue", "Tuesday"],
+  ["wed", "Wednesday"],
+  ["thu", "Thursday"],
+  ["fri", "Friday"],
+  ["sat", "Saturday"],
+  ["sun", "Sunday"],
+];
+const MAX_DELAY = 7 * 24 * 60;
+const SECTION_LABELS = {
+  incoming: "Family to resident",
+  outgoing: "Resident to family",
+  photos: "Photos",
+  rules: "Rules",
+  restrictions: "Restrictions",
+  rejection_reasons: "Rejection reasons",
+  visiting_hours: "Visiting hours",
+  timezone: "Time zone",
+};
+
+/** "09:00-12:00, 13:00-17:00" <-> [["09:00","12:00"],["13:00","17:00"]]. */
+function hoursText(windows) {
+  return (Array.isArray(windows) ? windows : []).map((w) => `${w[0]}-${w[1]}`).join(", ");
+}
+
+function parseHours(text) {
+  const windows = [];
+  for (const part of text
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const match = /^(\d{1,2}):(\d{2})\s*[-–—]\s*(\d{1,2}):(\d{2})$/.exec(part);
+    if (!match) return null;
+    const [h1, m1, h2, m2] = match.slice(1).map(Number);
+    if (h1 > 24 || h2 > 24 || m1 > 59 || m2 > 59) return null;
+    const pad = (n) => String(n).padStart(2, "0");
+    windows.push([`${pad(h1)}:${pad(m1)}`, `${pad(h2)}:${pad(m2)}`]);
+  }
+  return windows;
+}
+
+function timeZones() {
+  try {
+    return Intl.supportedValuesOf("timeZone");
+  } catch {
+    return ["UTC", "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"];
+  }
+}
+
+/** One line that says what a version of the policy does. */
+function summarise(policy) {
+  const parts = DIRECTIONS.filter(([d]) => policy[d]).map(([d, label]) => {
+    const rule = policy[d];
+    const mode = MODE_LABELS[rule.mode] || rule.mode;
+    return `${label}: ${mode.toLowerCase()}${rule.mode === "delay" ? ` ${rule.delay_minutes} min` : ""}`;
+  });
+  if (Array.isArray(policy.rules)) parts.push(plural(policy.rules.length, "rule", "rules"));
+  if (Array.isArray(policy.restrictions)) {
+    parts.push(plural(policy.restrictions.length, "restriction", "restrictions"));
+  }
+  if (policy.timezone) parts.push(policy.timezone);
+  return parts.join(" · ");
+}
+
+export function setupPolicy({ sessionEnded, me }) {
+  const form = $("#policy-form");
+  const state = {
+    facilityId: null,
+    data: null,
+    editable: false,
+    dirty: false,
+    loading: 0,
+    names: new Map(), // resident id -> "Name · #number", from searches
+  };
+  const ended = ender(sessionEnded);
+  const url = (id) => `/api/v1/staff/facilities/${id}/policy`;
+  const has = (key) => Boolean(state.data && key in state.data.policy);
+  const lists = setupPolicyLists({ state, ended });
+
+  // ---- loading ---------------------------------------------------------------------------
+
+  async function load(facilityId) {
+    const token = ++state.loading;
+    const status = $("#policy-status");
+    if (state.facilityId !== facilityId) $("#policy-body").hidden = true;
+    setStatus(status, "Loading the policy…", "info");
+    let data;
+    try {
+      data = await get(url(facilityId));
+    } catch (error) {
+      if (token !== state.loading || ended(error)) return;
+      $("#policy-body").hidden = true;
+      state.facilityId = null;
+      setStatus(status, error.message, "error");
+      return;
+    }
+    await learnNames(data.policy);
+    if (token !== state.loading) return;
+    setStatus(status, "");
+    clearErrors(form);
+    setStatus(statusOf(form), "");
+    render(data);
+    $("#policy-body").hidden = false;
+  }
+
+  /** Residents' names for the restrictions (the policy names them by id): from the
+   *  facility's contacts, which staff may list. Residents without a contact stay "Resident 12". */
+  async function learnNames(policy) {
+    const restrictions = policy?.restrictions || [];
+    if (!restrictions.some((r) => !state.names.has(Number(r.resident_id)))) return;
+    try {
+      const { contacts } = await get("/api/v1/contacts");
+      for (const c of contacts) {
+        if (c.resident) state.names.set(c.resident.id, `${c.resident.name} · #${c.resident.resident_number}`);
+      }
+    } catch {
+      // Names are a courtesy; the ids still say who.
+    }
+  }
+
+  async function show() {
+    const principal = me();
+    if (!principal) return;
+    const global = isGlobal(principal);
+    $("#policy-facility-form").hidden = !global;
+    let facilityId = principal.facility_id;
+    if (global) {
+      try {
+        if (!(await fillFacilities($("#policy-facility")))) {
+          setStatus($("#policy-status"), "There is no facility yet.", "info");
+          return;
+        }
+      } catch (error) {
+        if (!ended(error)) setStatus($("#policy-status"), error.message, "error");
+        return;
+      }
+      facilityId = state.facilityId ?? Number($("#policy-facility").value);
+    }
+    if (state.dirty && state.facilityId === facilityId) return; // keep unsaved edits
+    await load(facilityId);
+  }
+
+  $("#policy-facility-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    load(Number($("#policy-facility").value));
+  });
+  $("#policy-facility").addEventListener("change", () => load(Number($("#policy-facility").value)));
+
+  // ---- showing ---------------------------------------------------------------------------
+
+  function render(data) {
+    const principal = me();
+    const policy = data.policy || {};
+    state.data = data;
+    state.facilityId = data.facility_id;
+    state.dirty = false;
+    state.editable = Boolean(
+      principal && principal.role === "facility_admin" && principal.facility_id === data.facility_id,
+    );
+    if (!$("#policy-facility-form").hidden) $("#policy-facility").value = String(data.facility_id);
+    const who = (id) => (id === principal?.id ? " by you" : id ? ` by staff member ${id}` : "");
+    const latest = (data.history || [])[0];
+    $("#policy-meta").textContent = data.version
+      ? `Facility ${data.facility_id}. Version ${data.version}, changed ${formatWhen(data.updated_at)}` +
+        `${latest && latest.version === data.version ? who(latest.changed_by_staff_id) : ""}.`
+      : `Facility ${data.facility_id}. The default policy: no administrator has changed it yet.`;
+    $("#policy-readonly").hidden = state.editable;
+
+    $("#pf-delivery").hidden = !DIRECTIONS.some(([d]) => d in policy);
+    $("#policy-modes").replaceChildren(
+      ...DIRECTIONS.filter(([d]) => d in policy).map(([d, label]) => modeGroup(d, label, policy[d])),
+    );
+    $("#pf-rules").hidden = !("rules" in policy);
+    $("#pf-restrictions").hidden = !("restrictions" in policy);
+    $("#pf-reasons").hidden = !("rejection_reasons" in policy);
+    $("#pf-hours").hidden = !("visiting_hours" in policy);
+    $("#policy-hours").replaceChildren(
+      ...DAYS.map(([day, label]) =>
+        el(
+          "div",
+          { class: "field" },
+          el("label", { for: `policy-hours-${day}` }, label),
+          el("input", {
+            id: `policy-hours-${day}`,
+            name: `visiting_hours.${day}`,
+            type: "text",
+            maxlength: 200,
+            autocomplete: "off",
+            spellcheck: "false",
+            "aria-describedby": "pf-hours-hint",
+            value: hoursText(policy.visiting_hours?.[day]),
+          }),
+        ),
+      ),
+    );
+    $("#pf-timezone").hidden = !("timezone" in policy);
+    const zone = $("#policy-timezone");
+    if (!zone.options.length) {
+      // "Not set" sends nothing, so the facility keeps whatever zone it has.
+      zone.replaceChildren(
+        el("option", { value: "" }, "Not set"),
+        ...timeZones().map((z) => el("option", { value: z }, z)),
+      );
+    }
+    if (policy.timezone && ![...zone.options].some((o) => o.value === policy.timezone)) {
+      zone.append(el("option", { value: policy.timezone }, policy.timezone));
+    }
+    zone.value = policy.timezone || "";
+
+    // Read only for all but the facility's admins; a part the server does not have is not sent.
+    for (const control of form.querySelectorAll("input, select, textarea")) {
+      control.disabled = !state.editable || Boolean(control.closest("fieldset[hidden]"));
+    }
+    for (const [direction] of DIRECTIONS) syncMode(direction);
+    for (const node of form.querySelectorAll(".edit-only")) node.hidden = !state.editable;
+    $("#policy-save").hidden = !state.editable;
+    lists.fill(policy);
+    renderHistory(data);
+  }
+
+  function modeGroup(direction, label, rule) {
+    const select = el(
+      "select",
+      { id: `policy-${direction}-mode`, name: `${direction}.mode` },
+      MODES.map(([value, text]) => el("option", { value }, text)),
+    );
+    if (![...select.options].some((o) => o.value === rule.mode))
+      select.append(el("option", { value: rule.mode }, rule.mode));
+    select.value = rule.mode;
+    const delay = el("input", {
+      id: `policy-${direction}-delay`,
+      name: `${direction}.delay_minutes`,
+      type: "text",
+      inputmode: "numeric",
+      maxlength: 6,
+      autocomplete: "off",
+      spellcheck: "false",
+      "aria-describedby": `policy-${direction}-delay-hint`,
+      value: String(rule.delay_minutes ?? 0),
+    });
+    select.addEventListener("change", () => {
+      syncMode(direction);
+      if (select.value === "delay") delay.focus();
+    });
+    return el(
+      "fieldset",
+      { class: "mode-group", dataset: { direction } },
+      el("legend", {}, label),
+      el("div", { class: "field" }, el("label", { for: select.id }, "Delivery"), select),
+      el(
+        "div",
+        { class: "field delay-field" },
+        el("label", { for: delay.id }, "Delay in minutes"),
+        el(
+          "span",
+          { class: "hint", id: `policy-${direction}-delay-hint` },
+          `1 to ${MAX_DELAY.toLocaleString()} (a week).`,
+        ),
+        delay,
+      ),
+    );
+  }
+
+  /** The delay's field is there only for the delay mode (and then it is sent). */
+  function syncMode(direction) {
+    const select = form.elements.namedItem(`${direction}.mode`);
+    if (!(select instanceof HTMLSelectElement)) return;
+    const delay = form.elements.namedItem(`${direction}.delay_minutes`);
+    const on = select.value === "delay";
+    delay.closest(".field").hidden = !on;
+    delay.disabled = !on || !state.editable;
+  }
+
+  function renderHistory(data) {
+    const principal = me();
+    const history = data.history || [];
+    $("#policy-history").replaceChildren(
+      ...history.map((c) =>
+        el(
+          "li",
+          { dataset: { version: c.version } },
+          el(
+            "div",
+            { class: "who" },
+            el(
+              "span",
+              { class: "name" },
+              `Version ${c.version} · ${formatWhen(c.changed_at)} · ` +
+                (c.changed_by_staff_id === principal?.id
+                  ? "by you"
+                  : `by staff member ${c.changed_by_staff_id}`),
+            ),
+            el("span", { class: "meta" }, summarise(c.policy || {})),
+            c.reason ? el("span", { class: "reason" }, `Reason: ${c.reason}`) : null,
+          ),
+        ),
+      ),
+    );
+    $("#policy-history-empty").hidden = history.length > 0;
+  }
+
+  // ---- saving ----------------------------------------------------------------------------
+
+  /** The policy as typed: the document to send, or the fields to fix first. */
+  function readPolicy() {
+    const problems = {};
+    const policy = {};
+    const value = (name) => form.elements.namedItem(name)?.value ?? "";
+    for (const [direction] of DIRECTIONS) {
+      if (!has(direction)) continue;
+      const mode = value(`${direction}.mode`);
+      let delay = 0;
+      if (mode === "delay") {
+        const text = value(`${direction}.delay_minutes`).trim().replace(/,/g, "");
+        if (/^\d{1,6}$/.test(text)) delay = Number(text);
+        else problems[`${direction}.delay_minutes`] = "Enter a whole number of minutes, such as 30.";
+      }
+      policy[direction] = { mode, delay_minutes: delay };
+    }
+    if (has("rules")) {
+      policy.rules = [...$("#policy-rules tbody").rows].map((_, i) => {
+        const rule = { kind: value(`rules.${i}.kind`), pattern: value(`rules.${i}.pattern`) };
+        if (!rule.pattern.trim())
+          problems[`rules.${i}.pattern`] = "Enter a word, phrase or pattern, or remove the rule.";
+        const note = value(`rules.${i}.note`).trim();
+        if (note) rule.note = note;
+        return rule;
+      });
+    }
+    if (has("restrictions")) {
+      policy.restrictions = [...$("#policy-restrictions tbody").rows].map((row, i) => {
+        const r = {
+          resident_id: Number(row.dataset.residentId),
+          kind: value(`restrictions.${i}.kind`),
+          until: value(`restrictions.${i}.until`) || null,
+        };
+        const reason = value(`restrictions.${i}.reason`).trim();
+        if (reason) r.reason = reason;
+        return r;
+      });
+    }
+    if (has("rejection_reasons")) {
+      policy.rejection_reasons = [...$("#policy-reasons").children].map((_, i) => {
+        const text = value(`rejection_reasons.${i}`).trim();
+        if (!text) problems[`rejection_reasons.${i}`] = "Write the reason, or remove it.";
+        return text;
+      });
+    }
+    if (has("visiting_hours")) {
+      policy.visiting_hours = Object.fromEntries(
+        DAYS.map(([day]) => {
+          const windows = parseHours(value(`visiting_hours.${day}`));
+          if (windows === null)
+            problems[`visiting_hours.${day}`] = "Write times like 09:00-12:00, 13:00-17:00.";
+          return [day, windows || []];
+        }),
+      );
+    }
+    if (has("timezone") && value("timezone")) policy.timezone = value("timezone");
+    return { policy, problems };
+  }
+
+  /** The control a server field name belongs to: "visiting_hours.mon.0.1" is the Monday
+   *  input; what has no control here is said in the form's status, named. */
+  function placed(error) {
+    if (!(error instanceof ApiError) || !error.fields) return error;
+    const fields = {};
+    const elsewhere = [];
+    for (const [name, sentence] of Object.entries(error.fields)) {
+      let key = name;
+      while (key && !(form.elements.namedItem(key) instanceof HTMLElement)) {
+        key = key.includes(".") ? key.slice(0, key.lastIndexOf(".")) : "";
+      }
+      if (key && !form.elements.namedItem(key).disabled) {
+        fields[key] = fields[key] ? `${fields[key]} ${sentence}` : sentence;
+      } else {
+        const [section, index] = name.split(".");
+        const label = SECTION_LABELS[section] || section;
+        elsewhere.push(`${label}${/^\d+$/.test(index || "") ? ` ${Number(index) + 1}` : ""}: ${sentence}`);
+      }
+    }
+    return new ApiError(
+      error.status,
+      error.code,
+      [error.message, ...elsewhere].join(" "),
+      fields,
+      error.retryAfter,
+    );
+  }
+
+  form.addEventListener("input", () => (state.dirty = true));
+  form.addEventListener("change", () => (state.dirty = true));
+
+  bindForm(form, async (values) => {
+    if (!state.editable || !state.data) return null;
+    const { policy, problems } = readPolicy();
+    if (Object.keys(problems).length) throw fieldError(problems);
+    const reason = (values.reason || "").trim();
+    const before = state.data.version;
+    let answer;
+    try {
+      answer = await put(url(state.facilityId), reason ? { ...policy, reason } : policy);
+    } catch (error) {
+      if (ended(error)) return null;
+      throw placed(error);
+    }
+    render(answer);
+    form.elements.namedItem("reason").value = "";
+    if (answer.version === before) return "Nothing has changed, so there is nothing to save.";
+    return `Saved: version ${answer.version}. It applies to the next message sent.`;
+  });
+
+  return {
+    show,
+    reset() {
+      state.loading += 1;
+      state.facilityId = null;
+      state.data = null;
+      state.dirty = false;
+      state.names.clear();
+      $("#policy-body").hidden = true;
+      forgetFacilities($("#policy-facility"));
+      clearErrors(form);
+      setStatus(statusOf(form), "");
+      setStatus($("#policy-status"), "");
+    },
+  };
+}
