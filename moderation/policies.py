@@ -20,7 +20,7 @@ from moderation.screening import check_rules_are_quick
 from server.errors import FieldErrors, Forbidden, NotFound
 from server.services.context import Principal, Services, StaffRole
 from server.storage.message_models import FacilityPolicy, FacilityPolicyChange
-from server.storage.models import Facility, Resident
+from server.storage.models import Facility, Resident, Staff
 
 NOT_FOUND = "No such facility."
 HISTORY_SHOWN = 20
@@ -32,6 +32,7 @@ class PolicyChange:
     policy: Policy
     changed_at: datetime
     changed_by_staff_id: int
+    changed_by: str  # the staff member's name
     reason: str | None
 
 
@@ -42,6 +43,7 @@ class PolicyView:
     version: int  # 0: the default, never changed
     updated_at: datetime | None
     history: list[PolicyChange]  # newest first
+    residents: dict[int, dict[str, str]]  # the restricted residents' names and numbers
 
 
 async def policy_in(tx: AsyncSession, *, facility_id: int) -> Policy:
@@ -153,15 +155,21 @@ async def _view(tx: AsyncSession, facility_id: int) -> PolicyView:
     if facility is None:
         raise NotFound(NOT_FOUND)
     row = await tx.get(FacilityPolicy, facility_id)
-    changes = await tx.scalars(
-        select(FacilityPolicyChange)
+    changes = await tx.execute(
+        select(FacilityPolicyChange, Staff.display_name)
+        .join(Staff, Staff.id == FacilityPolicyChange.changed_by_staff_id)
         .where(FacilityPolicyChange.facility_id == facility_id)
         .order_by(FacilityPolicyChange.version.desc())
         .limit(HISTORY_SHOWN)
     )
+    policy = await _current(tx, facility)
+    wanted = {r.resident_id for r in policy.restrictions}
+    residents = (
+        list(await tx.scalars(select(Resident).where(Resident.id.in_(wanted)))) if wanted else []
+    )
     return PolicyView(
         facility_id=facility_id,
-        policy=await _current(tx, facility),
+        policy=policy,
         version=row.version if row is not None else 0,
         updated_at=row.updated_at if row is not None else None,
         history=[
@@ -170,8 +178,13 @@ async def _view(tx: AsyncSession, facility_id: int) -> PolicyView:
                 policy=policy_from_json(c.policy),
                 changed_at=c.changed_at,
                 changed_by_staff_id=c.changed_by_staff_id,
+                changed_by=name,
                 reason=c.reason,
             )
-            for c in changes
+            for c, name in changes.all()
         ],
+        residents={
+            r.id: {"name": f"{r.first_name} {r.last_name}", "number": r.resident_number}
+            for r in residents
+        },
     )

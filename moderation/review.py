@@ -27,14 +27,13 @@ from server.services.delivery import deliver_in, sender_of, status_json
 from server.services.events import append_in, staff_event_in
 from server.services.ledger_postings import serialise_writers
 from server.services.message_views import MessageView, view_of
-from server.services.messages import direction_of, name_of
+from server.services.messages import context_before, direction_of, name_of
 from server.services.staff_views import review_item_json, staff_message_json
 from server.storage.message_models import Message
 from server.storage.models import Contact, Staff
 
 NOT_FOUND = "No such message in your facility's review queue."
 QUEUE_PAGE = 100
-CONTEXT_MESSAGES = 5  # delivered messages before a held one, shown to the reviewer
 REVIEWERS = (StaffRole.REVIEWER, StaffRole.FACILITY_ADMIN)
 HELD = MessageStatus.PENDING_REVIEW.value
 
@@ -86,26 +85,10 @@ async def access_queue(svc: Services, actor: Principal) -> list[HeldMessage]:
                 recipient_name=await name_of(tx, view_of(m).recipient),
                 matched=list(m.screening),
                 highlights=highlights(m.body, policy),
-                context=await _context(tx, m),
+                context=await context_before(tx, m),
             )
             for m in rows
         ]
-
-
-async def _context(tx: AsyncSession, held: Message) -> list[MessageView]:
-    """The last few messages the two parties actually exchanged before this one (never
-    other held or rejected ones)."""
-    rows = await tx.scalars(
-        select(Message)
-        .where(
-            Message.contact_id == held.contact_id,
-            Message.id < held.id,
-            Message.status.in_((MessageStatus.DELIVERED.value, MessageStatus.READ.value)),
-        )
-        .order_by(Message.id.desc())
-        .limit(CONTEXT_MESSAGES)
-    )
-    return [view_of(m) for m in reversed(list(rows))]
 
 
 async def do_approve(svc: Services, actor: Principal, *, message_id: int) -> MessageView:

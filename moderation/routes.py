@@ -117,10 +117,12 @@ def policy_json(view: policies.PolicyView) -> dict[str, Any]:
                 "policy": c.policy.to_json(),
                 "changed_at": c.changed_at.isoformat(),
                 "changed_by_staff_id": c.changed_by_staff_id,
+                "changed_by": c.changed_by,
                 "reason": c.reason,
             }
             for c in view.history
         ],
+        "residents": {str(k): v for k, v in view.residents.items()},
     }
 
 

@@ -93,6 +93,7 @@ async def test_policy_starts_instant_and_an_admins_change_is_kept_with_its_histo
     assert changed["policy"]["incoming"] == delay(30)
     assert [h["version"] for h in changed["history"]] == [1]
     assert changed["history"][0]["reason"] == "test"
+    assert changed["history"][0]["changed_by"] == "Admin"
     again = await set_policy(app_client, facility_admin, world.facility_id, incoming=delay(30))
     assert again["version"] == 1, "the same policy again is not a new version"
     [entry] = await audit(app_client, facility_admin, "policy.update")

@@ -97,6 +97,8 @@ async def test_a_held_message_and_its_decision_reach_the_facilitys_consoles_live
         ["incoming: review all"],
     )
     assert (item["sender_name"], item["recipient_name"]) == ("Jane Reed", "Marcus Reed")
+    # As the queue shows it: with the conversation before it (none yet) and no highlights.
+    assert (item["context"], item["highlights"]) == ([], [])
 
     resp = await app_client.post(
         f"/api/v1/staff/review/{sent['id']}/reject",

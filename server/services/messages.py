@@ -38,7 +38,7 @@ from server.services.message_views import (
     wallet_of,
 )
 from server.services.notify import Recipient
-from server.services.staff_views import review_item_json
+from server.services.staff_views import review_item_json, staff_message_json
 from server.services.tariffs import tariff_in
 from server.storage.message_models import Message
 from server.storage.models import Contact, Facility, FamilyAccount, Resident
@@ -46,6 +46,7 @@ from server.storage.models import Contact, Facility, FamilyAccount, Resident
 NOT_FOUND = "No such message."
 NO_CONTACT = "No such contact."
 MAX_PAGE = 100
+CONTEXT_MESSAGES = 5  # delivered messages before a held one, shown to the reviewer
 
 _NOT_APPROVED = {
     ContactStatus.PENDING: "This contact has not been approved yet; messages can be sent once "
@@ -175,7 +176,7 @@ async def _send(
         await tx.flush()
         view = view_of(message)
         if verdict.action is Action.HOLD:
-            await _tell_reviewers(tx, view, facility.id, verdict, policy)
+            await _tell_reviewers(tx, message, facility.id, verdict, policy)
         # The recipient hears of it only once it is delivered (see delivery.deliver_in).
         told = [recipient, sender] if verdict.action is Action.DELIVER else [sender]
         for who in told:
@@ -185,10 +186,28 @@ async def _send(
         return view, True
 
 
+async def context_before(tx: AsyncSession, held: Message) -> list[MessageView]:
+    """The last few messages the two parties actually exchanged before this one (never
+    other held or rejected ones)."""
+    rows = await tx.scalars(
+        select(Message)
+        .where(
+            Message.contact_id == held.contact_id,
+            Message.id < held.id,
+            Message.status.in_((MessageStatus.DELIVERED.value, MessageStatus.READ.value)),
+        )
+        .order_by(Message.id.desc())
+        .limit(CONTEXT_MESSAGES)
+    )
+    return [view_of(m) for m in reversed(list(rows))]
+
+
 async def _tell_reviewers(
-    tx: AsyncSession, view: MessageView, facility_id: int, verdict: Verdict, policy: Policy
+    tx: AsyncSession, message: Message, facility_id: int, verdict: Verdict, policy: Policy
 ) -> None:
-    """Live: a held message appears in every review console of the facility."""
+    """Live: a held message appears in every review console of the facility, as the queue
+    shows it."""
+    view = view_of(message)
     item = review_item_json(
         view,
         sender_name=await name_of(tx, view.sender),
@@ -196,6 +215,8 @@ async def _tell_reviewers(
         matched=list(verdict.matched),
         highlights=[h.to_json() for h in highlights(view.body, policy)],
     )
+    context = await context_before(tx, message)
+    item["context"] = [staff_message_json(m) for m in context]
     staff_event_in(tx, facility_id=facility_id, type="review.held", data={"item": item})
 
 

@@ -225,9 +225,8 @@ export function setupContacts({ sessionEnded, me, reasonDialog }) {
   bindForm($("#privilege-form"), async (values) => {
     const contact = state.privileging;
     const problems = {};
-    // readForm keeps the last radio button's value, checked or not.
-    const kind = $('#privilege-form input[name="kind"]:checked').value;
-    const body = { kind };
+    const body = { kind: values.kind };
+    const kind = values.kind;
     if (kind === "legal_counsel") {
       body.bar_number = (values.bar_number || "").trim();
       body.bar_state = (values.bar_state || "").trim().toUpperCase();

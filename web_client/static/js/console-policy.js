@@ -126,7 +126,7 @@ export function setupPolicy({ sessionEnded, me }) {
       setStatus(status, error.message, "error");
       return;
     }
-    await learnNames(data.policy);
+    await learnNames(data.policy, data.residents);
     if (token !== state.loading) return;
     setStatus(status, "");
     clearErrors(form);
@@ -135,9 +135,10 @@ export function setupPolicy({ sessionEnded, me }) {
     $("#policy-body").hidden = false;
   }
 
-  /** Residents' names for the restrictions (the policy names them by id): from the
-   *  facility's contacts, which staff may list. Residents without a contact stay "Resident 12". */
-  async function learnNames(policy) {
+  /** Residents' names for the restrictions: the policy GET names the restricted residents;
+   *  others found by search are added as they are picked. */
+  async function learnNames(policy, residents = {}) {
+    for (const [id, r] of Object.entries(residents)) state.names.set(Number(id), `${r.name} · #${r.number}`);
     const restrictions = policy?.restrictions || [];
     if (!restrictions.some((r) => !state.names.has(Number(r.resident_id)))) return;
     try {
@@ -190,11 +191,11 @@ export function setupPolicy({ sessionEnded, me }) {
       principal && principal.role === "facility_admin" && principal.facility_id === data.facility_id,
     );
     if (!$("#policy-facility-form").hidden) $("#policy-facility").value = String(data.facility_id);
-    const who = (id) => (id === principal?.id ? " by you" : id ? ` by staff member ${id}` : "");
+    const who = (c) => (c.changed_by_staff_id === principal?.id ? " by you" : ` by ${c.changed_by}`);
     const latest = (data.history || [])[0];
     $("#policy-meta").textContent = data.version
       ? `Facility ${data.facility_id}. Version ${data.version}, changed ${formatWhen(data.updated_at)}` +
-        `${latest && latest.version === data.version ? who(latest.changed_by_staff_id) : ""}.`
+        `${latest && latest.version === data.version ? who(latest) : ""}.`
       : `Facility ${data.facility_id}. The default policy: no administrator has changed it yet.`;
     $("#policy-readonly").hidden = state.editable;
 
@@ -318,9 +319,7 @@ export function setupPolicy({ sessionEnded, me }) {
               "span",
               { class: "name" },
               `Version ${c.version} · ${formatWhen(c.changed_at)} · ` +
-                (c.changed_by_staff_id === principal?.id
-                  ? "by you"
-                  : `by staff member ${c.changed_by_staff_id}`),
+                (c.changed_by_staff_id === principal?.id ? "by you" : `by ${c.changed_by}`),
             ),
             el("span", { class: "meta" }, summarise(c.policy || {})),
             c.reason ? el("span", { class: "reason" }, `Reason: ${c.reason}`) : null,

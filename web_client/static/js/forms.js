@@ -81,7 +81,9 @@ export function readForm(form) {
   for (const control of form.elements) {
     if (!control.name || control.disabled) continue;
     if (control.type === "checkbox") values[control.name] = control.checked;
-    else if (control.type !== "submit" && control.type !== "button") values[control.name] = control.value;
+    else if (control.type === "radio") {
+      if (control.checked) values[control.name] = control.value;
+    } else if (control.type !== "submit" && control.type !== "button") values[control.name] = control.value;
   }
   return values;
 }
