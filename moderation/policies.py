@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.audit import record_staff_action
-from moderation.policy import DEFAULT_POLICY, Policy, policy_from_json
+from moderation.policy import DEFAULT_POLICY, Policy
+from moderation.policy_checks import policy_from_json
 from moderation.screening import check_rules_are_quick
 from server.errors import FieldErrors, Forbidden, NotFound
 from server.services.context import Principal, Services, StaffRole

@@ -18,8 +18,8 @@ from moderation.policy import (
     MAX_RESTRICTIONS,
     MAX_RULES,
     MAX_WINDOWS_PER_DAY,
-    policy_from_json,
 )
+from moderation.policy_checks import policy_from_json
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
 from server.http.auth import authenticate

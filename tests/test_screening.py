@@ -30,8 +30,8 @@ from moderation.policy import (
     RestrictionKind,
     RuleKind,
     VisitingHours,
-    policy_from_json,
 )
+from moderation.policy_checks import policy_from_json
 from moderation.screening import (
     TOO_SLOW,
     Action,
