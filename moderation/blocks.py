@@ -28,8 +28,8 @@ from server.domain.contacts import (
     local_today,
 )
 from server.errors import Conflict, NotFound
+from server.services.contact_views import active_contact_block
 from server.services.contacts import (
-    active_contact_block,
     end_expired_block_in,
     family_block_in_force,
     family_block_in_force_at,

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.audit import record_staff_action
 from server.errors import Conflict, FieldErrors, Forbidden
-from server.services.contacts import ContactView, announce_in, contact_view_in, locked_contact
+from server.services.contact_views import ContactView, announce_in, contact_view_in
+from server.services.contacts import locked_contact
 from server.services.context import Principal, PrincipalKind, Services, StaffRole
 from server.storage.message_models import Message
 from server.storage.moderation_models import ContactPrivilege

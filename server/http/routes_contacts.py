@@ -11,12 +11,13 @@ from server.http.auth import authenticate
 from server.http.parsing import parse_json, parse_query, path_id
 from server.http.schemas import BlockBody, ContactListQuery, ContactRequestBody, UnblockBody
 from server.services import contacts
+from server.services.contact_views import ContactView, PrivilegeView
 from server.services.context import Principal, PrincipalKind
 
 F, R, S = PrincipalKind.FAMILY, PrincipalKind.RESIDENT, PrincipalKind.STAFF
 
 
-def contact_json(c: contacts.ContactView, viewer: Principal) -> dict[str, object]:
+def contact_json(c: ContactView, viewer: Principal) -> dict[str, object]:
     out: dict[str, object] = {
         "id": c.id,
         "status": c.status.value,
@@ -41,7 +42,7 @@ def contact_json(c: contacts.ContactView, viewer: Principal) -> dict[str, object
     return out
 
 
-def privilege_json(p: contacts.PrivilegeView) -> dict[str, object]:
+def privilege_json(p: PrivilegeView) -> dict[str, object]:
     """The credentials staff recorded, for staff only."""
     return {
         "kind": p.kind,
