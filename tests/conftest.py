@@ -3,7 +3,6 @@ TEST_DATABASE_URL is set), an injected clock, a recording mailer, and named acto
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -11,11 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from server.app import create_app
 from server.config import Config
@@ -25,6 +22,7 @@ from server.services.roster import RosterRow, do_add_staff, do_create_facility, 
 from server.storage.db import Database, create_engine
 from server.storage.models import Base
 from tests.fakes import FrozenClock, RecordingMailer, activation_code
+from tests.liveserver import private_postgres
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
@@ -49,26 +47,8 @@ def postgres_url() -> Iterator[str | None]:
     if not TEST_DATABASE_URL:
         yield None
         return
-    base = make_url(TEST_DATABASE_URL)
-    name = f"homeline_test_{os.getpid()}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(
-            host=base.host,
-            port=base.port,
-            user=base.username,
-            password=base.password,
-            database=base.database,
-        )
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}"'))
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield base.set(database=name).render_as_string(hide_password=False)
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with private_postgres(TEST_DATABASE_URL) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
