@@ -197,4 +197,4 @@ def _background(
 
 
 async def _tell_sockets(app: web.Application) -> None:
-    await tell_clients_and_stop(app[SIO])
+    await tell_clients_and_stop(app[SIO], grace=app[CONFIG].shutdown_timeout)

@@ -8,6 +8,7 @@ answers through the ack.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from http.cookies import SimpleCookie
@@ -194,26 +195,34 @@ def attach(sio: socketio.AsyncServer, app: web.Application) -> None:
     sio.attach(app)
 
 
-async def tell_clients_and_stop(sio: socketio.AsyncServer) -> None:
+async def tell_clients_and_stop(sio: socketio.AsyncServer, *, grace: float) -> None:
     """On shutdown: tell this process's clients to reconnect shortly (to another process),
-    close their connections (an open websocket would hold the shutdown back), then stop."""
+    close their connections (an open websocket would hold the shutdown back), then stop.
+    Bounded by `grace` seconds: engine.io's close can wait for a socket that is already going."""
     try:
-        for namespace in ("/", STAFF_NAMESPACE):
-            await sio.emit(
-                "server_shutdown",
-                {"reconnect_after_ms": 1000},
-                namespace=namespace,
-                ignore_queue=True,
-            )
-            # A socket.io disconnect packet makes the client close its own transport, which
-            # ends the websocket cleanly; engine.io's close alone is ignored by browsers.
-            for sid, _ in list(sio.manager.get_participants(namespace, None)):
-                await sio.disconnect(sid, namespace=namespace, ignore_queue=True)
-        if sio.eio.sockets:
-            await sio.eio.disconnect()
+        async with asyncio.timeout(grace):
+            await _tell_and_disconnect(sio)
+    except TimeoutError:
+        log.warning("clients were still closing when the shutdown timeout ran out")
     except Exception:
         log.warning("could not tell every client about the shutdown", exc_info=True)
     # engine.io's shutdown fails if run twice (it keeps its event but drops the task), and both
     # the runner and the app's on_shutdown hook call this.
     if sio.eio.service_task_handle is not None:
         await sio.shutdown()
+
+
+async def _tell_and_disconnect(sio: socketio.AsyncServer) -> None:
+    for namespace in ("/", STAFF_NAMESPACE):
+        await sio.emit(
+            "server_shutdown",
+            {"reconnect_after_ms": 1000},
+            namespace=namespace,
+            ignore_queue=True,
+        )
+        # A socket.io disconnect packet makes the client close its own transport, which
+        # ends the websocket cleanly; engine.io's close alone is ignored by browsers.
+        for sid, _ in list(sio.manager.get_participants(namespace, None)):
+            await sio.disconnect(sid, namespace=namespace, ignore_queue=True)
+    if sio.eio.sockets:
+        await sio.eio.disconnect()

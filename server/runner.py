@@ -13,7 +13,7 @@ import signal
 
 from aiohttp import web
 
-from server.appkeys import SIO
+from server.appkeys import CONFIG, SIO
 from server.config import Config
 from server.realtime import tell_clients_and_stop
 
@@ -31,6 +31,6 @@ async def serve(app: web.Application, config: Config) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
-        await tell_clients_and_stop(app[SIO])
+        await tell_clients_and_stop(app[SIO], grace=app[CONFIG].shutdown_timeout)
     finally:
         await runner.cleanup()

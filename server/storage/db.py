@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,12 +53,20 @@ AFTER_COMMIT = "homeline.after_commit"
 
 
 class Database:
-    """The engine plus a session factory; `transaction()` is the one way services write."""
+    """The engine plus a session factory; `transaction()` is the one way services write.
+
+    On SQLite, write transactions of this process take turns (an asyncio lock, first come
+    first served) instead of meeting in SQLite's busy handler, which sleeps and retries and
+    so turns a few concurrent writers into waits of a second or more. Readers never wait
+    (WAL); other processes still meet in the busy handler.
+    """
 
     def __init__(self, engine: AsyncEngine, *, after_commit: AfterCommit | None = None) -> None:
         self.engine = engine
         self.sessions = session_factory(engine)
         self.after_commit = after_commit
+        self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._turn_holder: asyncio.Task[Any] | None = None
 
     @property
     def dialect(self) -> str:
@@ -66,7 +75,7 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One database transaction; on commit, what it left for after the commit is run."""
-        async with self.sessions() as session:
+        async with self._turn(), self.sessions() as session:
             async with session.begin():
                 yield session
                 steps: list[BeforeCommit] = session.info.pop(BEFORE_COMMIT, [])
@@ -75,6 +84,21 @@ class Database:
             pending: list[Any] = session.info.pop(AFTER_COMMIT, [])
         if pending and self.after_commit is not None:
             await self.after_commit(pending)
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        # A transaction opened inside another in the same task (never the design, but not an
+        # error either) must not wait for itself.
+        me = asyncio.current_task()
+        if self._write_turn is None or self._turn_holder is me:
+            yield
+            return
+        async with self._write_turn:
+            self._turn_holder = me
+            try:
+                yield
+            finally:
+                self._turn_holder = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
