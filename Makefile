@@ -38,6 +38,7 @@ test: $(TESTDEPS) $(NODE) lint
 
 bench: $(TESTDEPS)
 	$(PY) -m bench.signin
+	$(PY) -m bench.messages
 
 clean:
 	rm -rf $(VENV) web_client/node_modules .mypy_cache .ruff_cache .pytest_cache
