@@ -243,10 +243,14 @@ async def _price(
     the Saturday rule."""
     if contact.privileged:
         return 0
+    saturday = is_saturday(now, facility.timezone)
     return message_price(
         await tariff_in(tx, facility_id=facility.id),
-        sent_today_by_sender=await _sent_today(tx, sender, now=now, tz=facility.timezone),
-        is_saturday_local=is_saturday(now, facility.timezone),
+        # Only Saturday's price depends on what was sent today: count only then.
+        sent_today_by_sender=(
+            await _sent_today(tx, sender, now=now, tz=facility.timezone) if saturday else 0
+        ),
+        is_saturday_local=saturday,
     )
 
 
