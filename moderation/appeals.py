@@ -26,8 +26,7 @@ from server.services.context import Principal, PrincipalKind, Services, StaffRol
 from server.services.delivery import deliver_in, sender_of, status_json
 from server.services.events import append_in, staff_event_in
 from server.services.ledger_postings import serialise_writers
-from server.services.message_views import MessageView, party_of, view_of
-from server.services.messages import name_of
+from server.services.message_views import MessageView, name_of, party_of, view_of
 from server.storage.message_models import Message
 from server.storage.models import Contact, Staff
 from server.storage.moderation_models import Appeal, appeal_of

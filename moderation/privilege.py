@@ -152,9 +152,7 @@ async def do_mark_privileged(
                 "replaced": _audit_json(_credentials_of(current)) if current else None,
             },
         )
-        view = await contact_view_in(tx, contact)
-        await announce_in(tx, view, now=now)
-        return view
+        return await announce_in(tx, contact, now=now)
 
 
 async def do_revoke_privilege(
@@ -187,9 +185,7 @@ async def do_revoke_privilege(
             reason=reason,
             details={"revoked": _audit_json(_credentials_of(current)) if current else None},
         )
-        view = await contact_view_in(tx, contact)
-        await announce_in(tx, view, now=now)
-        return view
+        return await announce_in(tx, contact, now=now)
 
 
 def sent_while_privileged() -> ColumnElement[bool]:

@@ -8,9 +8,7 @@ Every decision is audited.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from moderation.audit import record_staff_action
 from moderation.blocks import block_in_force
 from moderation.policies import policy_in
-from moderation.screening import Highlight, highlights, release_time
+from moderation.screening import release_time
 from server.domain.messages import MessageStatus, next_status
 from server.errors import Conflict, Forbidden, NotFound
 from server.services import ledger
@@ -27,8 +25,8 @@ from server.services.delivery import deliver_in, sender_of, status_json
 from server.services.events import append_in, staff_event_in
 from server.services.ledger_postings import serialise_writers
 from server.services.message_views import MessageView, view_of
-from server.services.messages import context_before, direction_of, name_of
-from server.services.staff_views import review_item_json, staff_message_json
+from server.services.messages import direction_of
+from server.services.review_items import HeldMessage, held_message_in
 from server.storage.message_models import Message
 from server.storage.models import Contact, Staff
 
@@ -36,28 +34,6 @@ NOT_FOUND = "No such message in your facility's review queue."
 QUEUE_PAGE = 100
 REVIEWERS = (StaffRole.REVIEWER, StaffRole.FACILITY_ADMIN)
 HELD = MessageStatus.PENDING_REVIEW.value
-
-
-@dataclass(frozen=True)
-class HeldMessage:
-    message: MessageView
-    sender_name: str
-    recipient_name: str
-    matched: list[str]  # the policy rules that held it
-    highlights: list[Highlight]  # where the current rules match its body
-    context: list[MessageView]  # the conversation just before it, oldest first
-
-    def json(self) -> dict[str, Any]:
-        return {
-            **review_item_json(
-                self.message,
-                sender_name=self.sender_name,
-                recipient_name=self.recipient_name,
-                matched=self.matched,
-                highlights=[h.to_json() for h in self.highlights],
-            ),
-            "context": [staff_message_json(m) for m in self.context],
-        }
 
 
 def _facility_of(actor: Principal) -> int:
@@ -79,15 +55,7 @@ async def access_queue(svc: Services, actor: Principal) -> list[HeldMessage]:
             .limit(QUEUE_PAGE)
         )
         return [
-            HeldMessage(
-                message=view_of(m),
-                sender_name=await name_of(tx, sender_of(m)),
-                recipient_name=await name_of(tx, view_of(m).recipient),
-                matched=list(m.screening),
-                highlights=highlights(m.body, policy),
-                context=await context_before(tx, m),
-            )
-            for m in rows
+            await held_message_in(tx, m, policy=policy, matched=list(m.screening)) for m in rows
         ]
 
 

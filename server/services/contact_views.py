@@ -66,8 +66,10 @@ async def active_contact_block(tx: AsyncSession, *, contact_id: int) -> ContactB
     )
 
 
-async def announce_in(tx: AsyncSession, view: ContactView, *, now: datetime) -> None:
-    """`contact.updated` to both parties, in the transaction that changed the contact."""
+async def announce_in(tx: AsyncSession, contact: Contact, *, now: datetime) -> ContactView:
+    """`contact.updated` to both parties, in the transaction that changed the contact; the
+    contact as it now is."""
+    view = await contact_view_in(tx, contact)
     await append_in(
         tx,
         recipients=[
@@ -87,6 +89,7 @@ async def announce_in(tx: AsyncSession, view: ContactView, *, now: datetime) -> 
         },
         now=now,
     )
+    return view
 
 
 async def contact_view_in(tx: AsyncSession, contact: Contact) -> ContactView:

@@ -102,9 +102,7 @@ async def _request_contact(
         contact.requested_at = now
         contact.status_reason = None
         await tx.flush()
-        view = await contact_view_in(tx, contact)
-        await announce_in(tx, view, now=now)
-        return view, True
+        return await announce_in(tx, contact, now=now), True
 
 
 def _scope(actor: Principal) -> ColumnElement[bool] | None:
@@ -200,9 +198,7 @@ async def do_contact_action(
                 reason=reason,
                 details=details,
             )
-        view = await contact_view_in(tx, contact)
-        await announce_in(tx, view, now=now)
-        return view
+        return await announce_in(tx, contact, now=now)
 
 
 async def _block(
@@ -261,9 +257,7 @@ async def do_unblock_contact(
                 "block_id": block.id if block is not None else None,
             },
         )
-        view = await contact_view_in(tx, contact)
-        await announce_in(tx, view, now=now)
-        return view
+        return await announce_in(tx, contact, now=now)
 
 
 async def locked_contact(tx: AsyncSession, actor: Principal, contact_id: int) -> Contact:
@@ -316,7 +310,7 @@ async def end_expired_block_in(tx: AsyncSession, contact: Contact, *, now: datet
     assert block.ends_at is not None
     _lift(contact, block, now=block.ends_at, by=None, reason=None)
     contact.updated_at = now
-    await announce_in(tx, await contact_view_in(tx, contact), now=now)
+    await announce_in(tx, contact, now=now)
     return True
 
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.audit import record_staff_action
 from moderation.privilege import sent_while_privileged
@@ -20,11 +19,11 @@ from server.services.events import append_in
 from server.services.message_views import (
     MessageView,
     message_json,
-    other_party,
+    name_of,
     party_of,
     view_of,
 )
-from server.services.messages import MAX_PAGE, NO_CONTACT, name_of, visible_to
+from server.services.messages import MAX_PAGE, NO_CONTACT, contact_of, visible_to
 from server.services.notify import Recipient
 from server.storage.message_models import Message
 from server.storage.models import Contact
@@ -37,13 +36,6 @@ class ReadResult:
     contact_id: int
     marked: int
     unread: int
-
-
-async def _contact_of(tx: AsyncSession, actor: Principal, contact_id: int) -> Contact:
-    contact = await tx.get(Contact, contact_id)
-    if contact is None or other_party(actor, contact) is None:
-        raise NotFound(NO_CONTACT)
-    return contact
 
 
 def _unread(party: Recipient) -> ColumnElement[bool]:
@@ -63,7 +55,7 @@ async def do_mark_read(
     party = party_of(actor)
     now = svc.clock.now()
     async with svc.db.transaction() as tx:
-        await _contact_of(tx, actor, contact_id)
+        await contact_of(tx, actor, contact_id)
         # A conditional update claims the messages: a receipt goes out once per message even
         # when two devices mark the same messages at once.
         marked = list(
@@ -156,9 +148,7 @@ async def access_export(svc: Services, actor: Principal, *, contact_id: int) -> 
     """The whole conversation as its owner sees it (without what they deleted for themselves)."""
     party = party_of(actor)
     async with svc.db.read() as tx:
-        contact = await _contact_of(tx, actor, contact_id)
-        other = other_party(actor, contact)
-        assert other is not None
+        _, other = await contact_of(tx, actor, contact_id)
         rows = await tx.scalars(
             select(Message)
             .where(Message.contact_id == contact_id, visible_to(party))

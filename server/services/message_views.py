@@ -1,16 +1,19 @@
-"""How a message looks to each party (its JSON), and who the parties of a contact are."""
+"""How a message looks to each party (its JSON), who the parties of a contact are, and
+their names."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from server.domain.ledger import AccountRef, family_wallet, resident_wallet
 from server.domain.messages import MessageStatus
 from server.services.context import Principal, PrincipalKind
 from server.services.notify import Recipient
 from server.storage.message_models import Message
-from server.storage.models import Contact
+from server.storage.models import Contact, FamilyAccount, Resident
 from server.storage.moderation_models import appeal_of
 
 
@@ -141,3 +144,11 @@ def message_json(m: MessageView, viewer: Recipient) -> dict[str, object]:
         # The sender's appeal of a rejection (theirs alone to see).
         "appeal": m.appeal.json() if m.appeal is not None and m.sender == viewer else None,
     }
+
+
+async def name_of(tx: AsyncSession, who: Recipient) -> str:
+    if who.kind == PrincipalKind.FAMILY.value:
+        family = await tx.get(FamilyAccount, who.id)
+        return f"{family.first_name} {family.last_name}" if family else "the recipient"
+    resident = await tx.get(Resident, who.id)
+    return f"{resident.first_name} {resident.last_name}" if resident else "the recipient"

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from moderation.blocks import block_in_force
 from moderation.policies import policy_in
 from moderation.policy import Direction, Policy
-from moderation.screening import Action, Screened, Verdict, highlights, screen
+from moderation.screening import Action, Screened, Verdict, screen
 from server.domain.contacts import ContactStatus, family_block_sentence
 from server.domain.ledger import SystemCode
 from server.domain.messages import MessageStatus, check_body, next_status
@@ -32,27 +32,38 @@ from server.services.events import append_in, staff_event_in
 from server.services.message_views import (
     MessageView,
     message_json,
+    name_of,
     other_party,
     party_of,
     view_of,
     wallet_of,
 )
 from server.services.notify import Recipient
-from server.services.staff_views import review_item_json, staff_message_json
+from server.services.review_items import held_message_in
 from server.services.tariffs import tariff_in
 from server.storage.message_models import Message
-from server.storage.models import Contact, Facility, FamilyAccount, Resident
+from server.storage.models import Contact, Facility
 
 NOT_FOUND = "No such message."
 NO_CONTACT = "No such contact."
 MAX_PAGE = 100
-CONTEXT_MESSAGES = 5  # delivered messages before a held one, shown to the reviewer
 
 _NOT_APPROVED = {
     ContactStatus.PENDING: "This contact has not been approved yet; messages can be sent once "
     "the resident approves it.",
     ContactStatus.BLOCKED: "Facility staff have blocked this contact; messages cannot be sent.",
 }
+
+
+async def contact_of(
+    tx: AsyncSession, actor: Principal, contact_id: int
+) -> tuple[Contact, Recipient]:
+    """A contact the actor is a party to, and the other party; 404 for any other."""
+    contact = await tx.get(Contact, contact_id)
+    other = other_party(actor, contact) if contact is not None else None
+    if contact is None or other is None:
+        raise NotFound(NO_CONTACT)
+    return contact, other
 
 
 async def do_send_message(
@@ -77,10 +88,7 @@ async def _send(
     now = svc.clock.now()
     sender = party_of(actor)
     async with svc.db.transaction() as tx:
-        contact = await tx.get(Contact, contact_id)
-        recipient = other_party(actor, contact) if contact is not None else None
-        if contact is None or recipient is None:
-            raise NotFound(NO_CONTACT)
+        contact, recipient = await contact_of(tx, actor, contact_id)
         first = await tx.scalar(
             select(Message).where(
                 Message.sender_kind == sender.kind,
@@ -186,38 +194,13 @@ async def _send(
         return view, True
 
 
-async def context_before(tx: AsyncSession, held: Message) -> list[MessageView]:
-    """The last few messages the two parties actually exchanged before this one (never
-    other held or rejected ones)."""
-    rows = await tx.scalars(
-        select(Message)
-        .where(
-            Message.contact_id == held.contact_id,
-            Message.id < held.id,
-            Message.status.in_((MessageStatus.DELIVERED.value, MessageStatus.READ.value)),
-        )
-        .order_by(Message.id.desc())
-        .limit(CONTEXT_MESSAGES)
-    )
-    return [view_of(m) for m in reversed(list(rows))]
-
-
 async def _tell_reviewers(
     tx: AsyncSession, message: Message, facility_id: int, verdict: Verdict, policy: Policy
 ) -> None:
     """Live: a held message appears in every review console of the facility, as the queue
     shows it."""
-    view = view_of(message)
-    item = review_item_json(
-        view,
-        sender_name=await name_of(tx, view.sender),
-        recipient_name=await name_of(tx, view.recipient),
-        matched=list(verdict.matched),
-        highlights=[h.to_json() for h in highlights(view.body, policy)],
-    )
-    context = await context_before(tx, message)
-    item["context"] = [staff_message_json(m) for m in context]
-    staff_event_in(tx, facility_id=facility_id, type="review.held", data={"item": item})
+    held = await held_message_in(tx, message, policy=policy, matched=list(verdict.matched))
+    staff_event_in(tx, facility_id=facility_id, type="review.held", data={"item": held.json()})
 
 
 _STATUS_OF = {
@@ -273,10 +256,7 @@ async def access_quote(svc: Services, actor: Principal, *, contact_id: int) -> Q
     now = svc.clock.now()
     sender = party_of(actor)
     async with svc.db.read() as tx:
-        contact = await tx.get(Contact, contact_id)
-        recipient = other_party(actor, contact) if contact is not None else None
-        if contact is None or recipient is None:
-            raise NotFound(NO_CONTACT)
+        contact, recipient = await contact_of(tx, actor, contact_id)
         facility = await tx.get(Facility, contact.facility_id)
         assert facility is not None
         tariff = await tariff_in(tx, facility_id=facility.id)
@@ -350,14 +330,6 @@ async def _sent_today(tx: AsyncSession, sender: Recipient, *, now: datetime, tz:
     return int(count or 0)
 
 
-async def name_of(tx: AsyncSession, who: Recipient) -> str:
-    if who.kind == PrincipalKind.FAMILY.value:
-        family = await tx.get(FamilyAccount, who.id)
-        return f"{family.first_name} {family.last_name}" if family else "the recipient"
-    resident = await tx.get(Resident, who.id)
-    return f"{resident.first_name} {resident.last_name}" if resident else "the recipient"
-
-
 # Held, scheduled and rejected messages are the sender's alone.
 SEEN_BY_RECIPIENT = (MessageStatus.DELIVERED.value, MessageStatus.READ.value)
 
@@ -386,9 +358,7 @@ async def access_history(
     `before` (the cursor), without those the actor deleted for themselves."""
     party = party_of(actor)
     async with svc.db.read() as tx:
-        contact = await tx.get(Contact, contact_id)
-        if contact is None or other_party(actor, contact) is None:
-            raise NotFound(NO_CONTACT)
+        await contact_of(tx, actor, contact_id)
         stmt = select(Message).where(Message.contact_id == contact_id, visible_to(party))
         if before is not None:
             stmt = stmt.where(Message.id < before)

@@ -1,5 +1,4 @@
-"""How a message looks to facility staff (both parties, every status), and a review queue
-item: shared by the console's routes and the live `/staff` updates."""
+"""How a message looks to facility staff: both parties, every status."""
 
 from __future__ import annotations
 
@@ -22,23 +21,4 @@ def staff_message_json(m: MessageView) -> dict[str, Any]:
         "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
         "read_at": m.read_at.isoformat() if m.read_at else None,
         "rejection_reason": m.rejection_reason,
-    }
-
-
-def review_item_json(
-    m: MessageView,
-    *,
-    sender_name: str,
-    recipient_name: str,
-    matched: list[str],
-    highlights: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """One held message in the review queue, with what held it and where in the body."""
-    return {
-        "kind": "message",
-        **staff_message_json(m),
-        "sender_name": sender_name,
-        "recipient_name": recipient_name,
-        "matched": matched,
-        "highlights": highlights,
     }
