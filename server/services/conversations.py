@@ -58,30 +58,21 @@ async def do_mark_read(
         await contact_of(tx, actor, contact_id)
         # A conditional update claims the messages: a receipt goes out once per message even
         # when two devices mark the same messages at once.
-        marked = list(
+        marked = sorted(
             await tx.scalars(
                 update(Message)
                 .where(Message.contact_id == contact_id, Message.id <= up_to_id, _unread(party))
                 .values(status=MessageStatus.READ.value, read_at=now)
-                .returning(Message.id)
-            )
+                .returning(Message)
+                .execution_options(populate_existing=True, synchronize_session=False)
+            ),
+            key=lambda m: m.id,
         )
-        if marked:
-            rows = await tx.scalars(
-                select(Message)
-                .where(Message.id.in_(marked))
-                .order_by(Message.id)
-                .execution_options(populate_existing=True)
+        for m in marked:
+            sender = Recipient(kind=m.sender_kind, id=m.sender_id)
+            await append_in(
+                tx, recipients=[sender, party], type="message.status", data=status_json(m), now=now
             )
-            for m in rows:
-                sender = Recipient(kind=m.sender_kind, id=m.sender_id)
-                await append_in(
-                    tx,
-                    recipients=[sender, party],
-                    type="message.status",
-                    data=status_json(m),
-                    now=now,
-                )
         left = await tx.scalar(
             select(func.count(Message.id)).where(Message.contact_id == contact_id, _unread(party))
         )
