@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from moderation.audit import record_staff_action
 from moderation.blocks import block_in_force
 from server.domain.messages import MessageStatus, next_status
+from server.domain.permissions import Action
 from server.errors import Conflict, FieldErrors, Forbidden, NotFound
-from server.services.context import Principal, PrincipalKind, Services, StaffRole
+from server.services.context import Principal, Services
 from server.services.delivery import deliver_in, sender_of, status_json
 from server.services.events import append_in, staff_event_in
 from server.services.ledger_postings import serialise_writers
@@ -86,6 +87,8 @@ async def do_appeal(svc: Services, actor: Principal, *, message_id: int, text: s
     """The sender appeals their rejected message, once (409 `already_appealed`); anything
     that is not their rejected message is 404."""
     check_appeal_text(text)
+    if not actor.may(Action.MESSAGE_APPEAL):
+        raise Forbidden("Appeals are made by the sender of the message.")
     party = party_of(actor)
     now = svc.clock.now()
     try:
@@ -136,16 +139,13 @@ def _already_appealed() -> Conflict:
 
 
 def _deciders(actor: Principal) -> None:
-    if actor.kind is not PrincipalKind.STAFF or actor.role is not StaffRole.FACILITY_ADMIN:
+    if not actor.may(Action.APPEAL_DECIDE):
         raise Forbidden("Appeals are decided by the facility's administrators.")
 
 
 async def access_appeals(svc: Services, actor: Principal) -> list[AppealItem]:
     """Pending appeals, oldest first: the actor's facility's (global support: every one)."""
-    if actor.kind is not PrincipalKind.STAFF or actor.role not in (
-        StaffRole.FACILITY_ADMIN,
-        StaffRole.SUPPORT,
-    ):
+    if not actor.may(Action.APPEAL_READ):
         raise Forbidden("Appeals are for the facility's administrators.")
     stmt = select(Appeal).where(Appeal.status == AppealStatus.PENDING.value)
     if actor.facility_id is not None:

@@ -15,11 +15,11 @@ from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.audit import record_staff_action
+from server.domain.permissions import Action, Role
 from server.errors import Forbidden, NotFound
-from server.services.context import Principal, PrincipalKind, Services, StaffRole
+from server.services.context import Principal, Services
 from server.storage.models import AuditEntry, Staff
 
-AUDIT_READERS = frozenset({StaffRole.FACILITY_ADMIN, StaffRole.SUPPORT})
 MAX_SEARCH_TERMS = 8
 # One export is at most this many entries; the answer says when there are more (and where
 # the next slice starts), rather than building an unbounded file in memory.
@@ -89,9 +89,9 @@ def _term(word: str) -> ColumnElement[bool]:
 
 def _scope(actor: Principal, facility_id: int | None) -> tuple[bool, int | None]:
     """(global, facility): whose entries this reader may see, after the 403/404 rules."""
-    if actor.kind is not PrincipalKind.STAFF or actor.role not in AUDIT_READERS:
+    if not actor.may(Action.AUDIT_READ):
         raise Forbidden("The audit log is for facility admins and support staff.")
-    if actor.role is StaffRole.SUPPORT and actor.facility_id is None:
+    if actor.acting_role is Role.GLOBAL_SUPPORT:
         return facility_id is None, facility_id
     if facility_id is not None and facility_id != actor.facility_id:
         raise NotFound("No such facility.")

@@ -27,7 +27,8 @@ from server.domain.contacts import (
     family_block_sentence,
     local_today,
 )
-from server.errors import Conflict, NotFound
+from server.domain.permissions import Action
+from server.errors import Conflict, Forbidden, NotFound
 from server.services.contact_views import active_contact_block
 from server.services.contacts import (
     end_expired_block_in,
@@ -114,9 +115,14 @@ class FamilyBlockView:
 
 
 def _facility_staff(actor: Principal, facility_id: int) -> None:
-    """Staff of the facility (or global support); for anyone else the facility is not there."""
+    """Staff of the facility (or global support); for anyone else the facility is not there.
+    Of those, only the roles that manage blocks (the permission table's `family.block`)."""
     if actor.kind is not PrincipalKind.STAFF or not actor.may_staff(facility_id):
         raise NotFound(NO_FACILITY)
+    if not actor.may(Action.FAMILY_BLOCK):
+        raise Forbidden(
+            "Family accounts are blocked and unblocked by the facility's administrators."
+        )
 
 
 async def do_block_family(

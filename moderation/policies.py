@@ -18,8 +18,9 @@ from moderation.audit import record_staff_action
 from moderation.policy import DEFAULT_POLICY, Policy
 from moderation.policy_checks import policy_from_json
 from moderation.screening import check_rules_are_quick
+from server.domain.permissions import Action
 from server.errors import FieldErrors, Forbidden, NotFound
-from server.services.context import Principal, Services, StaffRole
+from server.services.context import Principal, Services
 from server.storage.message_models import FacilityPolicy, FacilityPolicyChange
 from server.storage.models import Facility, Resident, Staff
 
@@ -65,6 +66,8 @@ async def access_policy(svc: Services, actor: Principal, *, facility_id: int) ->
     """The policy and its recent history, for staff of the facility (or global support)."""
     if not actor.may_staff(facility_id):
         raise NotFound(NOT_FOUND)
+    if not actor.may(Action.POLICY_READ):
+        raise Forbidden("Only the facility's staff read its message policy.")
     async with svc.db.read() as tx:
         return await _view(tx, facility_id)
 
@@ -81,7 +84,7 @@ async def do_update_policy(
     facility's; a new one is written to the facility row."""
     if not actor.may_staff(facility_id):
         raise NotFound(NOT_FOUND)
-    if actor.role is not StaffRole.FACILITY_ADMIN:
+    if not actor.may(Action.POLICY_CHANGE):
         raise Forbidden("Only the facility's administrators can change its message policy.")
     await asyncio.to_thread(check_rules_are_quick, policy)
     now = svc.clock.now()

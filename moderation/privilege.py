@@ -16,10 +16,11 @@ from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.audit import record_staff_action
+from server.domain.permissions import Action
 from server.errors import Conflict, FieldErrors, Forbidden
 from server.services.contact_views import ContactView, announce_in, contact_view_in
 from server.services.contacts import locked_contact
-from server.services.context import Principal, PrincipalKind, Services, StaffRole
+from server.services.context import Principal, PrincipalKind, Services
 from server.storage.message_models import Message
 from server.storage.moderation_models import ContactPrivilege
 
@@ -100,7 +101,7 @@ def check_credentials(
 
 
 def _admin(actor: Principal) -> None:
-    if actor.role is not StaffRole.FACILITY_ADMIN:
+    if not actor.may(Action.PRIVILEGE_MANAGE):
         raise Forbidden(
             "Only the facility's administrators can mark a contact privileged or revoke it."
         )

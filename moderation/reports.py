@@ -38,8 +38,9 @@ from sqlalchemy import and_, case, false, func, or_, select
 
 from moderation.privilege import sent_while_privileged
 from server.domain.messages import MessageStatus
+from server.domain.permissions import Action
 from server.domain.tariff import local_day_bounds
-from server.errors import FieldErrors, NotFound
+from server.errors import FieldErrors, Forbidden, NotFound
 from server.services.context import Principal, Services
 from server.storage.message_models import Message
 from server.storage.models import Contact, Facility
@@ -185,6 +186,8 @@ async def access_message_report(
     facility that does not exist, is not found."""
     if not actor.may_staff(facility_id):
         raise NotFound(NOT_FOUND)
+    if not actor.may(Action.REPORT_READ):
+        raise Forbidden("Only the facility's staff read its reports.")
     async with svc.db.read() as tx:
         facility = await tx.get(Facility, facility_id)
         if facility is None:

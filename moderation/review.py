@@ -18,9 +18,10 @@ from moderation.blocks import block_in_force
 from moderation.policies import policy_in
 from moderation.screening import release_time
 from server.domain.messages import MessageStatus, next_status
+from server.domain.permissions import Action
 from server.errors import Conflict, Forbidden, NotFound
 from server.services import ledger
-from server.services.context import Principal, Services, StaffRole
+from server.services.context import Principal, Services
 from server.services.delivery import deliver_in, sender_of, status_json
 from server.services.events import append_in, staff_event_in
 from server.services.ledger_postings import serialise_writers
@@ -32,13 +33,12 @@ from server.storage.models import Contact, Staff
 
 NOT_FOUND = "No such message in your facility's review queue."
 QUEUE_PAGE = 100
-REVIEWERS = (StaffRole.REVIEWER, StaffRole.FACILITY_ADMIN)
 HELD = MessageStatus.PENDING_REVIEW.value
 
 
 def _facility_of(actor: Principal) -> int:
     """The facility whose queue this staff member works; only its reviewers and admins."""
-    if actor.role not in REVIEWERS or actor.facility_id is None:
+    if not actor.may(Action.REVIEW) or actor.facility_id is None:
         raise Forbidden("Only a facility's reviewers and administrators review its messages.")
     return actor.facility_id
 

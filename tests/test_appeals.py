@@ -325,7 +325,7 @@ async def test_an_appeal_overturned_while_the_contact_is_blocked_waits_for_the_u
     resp = await app_client.post(
         f"/api/v1/contacts/{contact_id}/block",
         json={"reason": "Investigation pending"},
-        headers=reviewer.headers,
+        headers=facility_admin.headers,
     )
     assert resp.status == 200
     status, decided = await decide(app_client, facility_admin, item["id"], "overturn")
@@ -336,7 +336,7 @@ async def test_an_appeal_overturned_while_the_contact_is_blocked_waits_for_the_u
     resp = await app_client.post(
         f"/api/v1/contacts/{contact_id}/unblock",
         json={"reason": "Investigation closed"},
-        headers=reviewer.headers,
+        headers=facility_admin.headers,
     )
     assert resp.status == 200
     new = await wait_for_event(app_client, resident, "message.new", sent["id"])

@@ -115,13 +115,13 @@ async def test_a_blocked_partys_sends_are_refused_with_a_clear_error_and_nothing
     services: Services,
     family: Actor,
     resident: Actor,
-    reviewer: Actor,
+    facility_admin: Actor,
     world: World,
 ) -> None:
     contact_id = await approved_contact(app_client, family, resident, world)
     await fund(services, family_wallet(family.id), 500)
     await fund(services, resident_wallet(resident.id), 500)
-    status, blocked = await block(app_client, reviewer, contact_id, until="2026-12-01")
+    status, blocked = await block(app_client, facility_admin, contact_id, until="2026-12-01")
     assert status == 200 and blocked["status"] == "blocked"
     assert blocked["blocked_until"] == "2026-12-01"
     before = await stored_messages(services)
@@ -152,13 +152,13 @@ async def test_a_blocked_partys_send_over_the_socket_is_refused(
     services: Services,
     family: Actor,
     resident: Actor,
-    reviewer: Actor,
+    facility_admin: Actor,
     world: World,
     sio: socketio.AsyncClient,
 ) -> None:
     contact_id = await approved_contact(app_client, family, resident, world)
     await fund(services, resident_wallet(resident.id), 500)
-    await block(app_client, reviewer, contact_id)
+    await block(app_client, facility_admin, contact_id)
     await connect(sio, app_client, token=resident.token, headers={"Origin": ALLOWED_ORIGIN})
     payload = {"contact_id": contact_id, "body": "From my tablet", "client_id": "sock-1"}
     refused = await sio.call("message:send", payload, timeout=WAIT)
@@ -173,7 +173,6 @@ async def test_unblock_returns_the_contact_to_its_status_before_the_block_and_is
     family: Actor,
     other_family: Actor,
     resident: Actor,
-    reviewer: Actor,
     facility_admin: Actor,
     world: World,
 ) -> None:
@@ -185,8 +184,10 @@ async def test_unblock_returns_the_contact_to_its_status_before_the_block_and_is
     )
     pending = (await resp.json())["id"]
     for contact_id, was in ((approved, "approved"), (pending, "pending")):
-        assert (await block(app_client, reviewer, contact_id))[0] == 200
-        status, unblocked = await unblock(app_client, reviewer, contact_id, "Cleared by security")
+        assert (await block(app_client, facility_admin, contact_id))[0] == 200
+        status, unblocked = await unblock(
+            app_client, facility_admin, contact_id, "Cleared by security"
+        )
         assert status == 200, unblocked
         assert unblocked["status"] == was and unblocked["status_reason"] is None
         assert unblocked["blocked_until"] is None
@@ -205,7 +206,7 @@ async def test_unblock_returns_the_contact_to_its_status_before_the_block_and_is
     await fund(services, family_wallet(family.id), 500)
     assert (await send(app_client, family, approved, "Back again", "u-1"))[0] == 201
 
-    status, data = await unblock(app_client, reviewer, approved)
+    status, data = await unblock(app_client, facility_admin, approved)
     assert status == 409
     assert_error(data, "illegal_transition")
 
@@ -215,13 +216,14 @@ async def test_unblock_bad_input_and_privacy(
     family: Actor,
     resident: Actor,
     reviewer: Actor,
+    facility_admin: Actor,
     other_facility_admin: Actor,
     world: World,
 ) -> None:
     contact_id = await approved_contact(app_client, family, resident, world)
-    await block(app_client, reviewer, contact_id)
+    await block(app_client, facility_admin, contact_id)
     for reason in ("", "ab", "x" * 1001):
-        status, data = await unblock(app_client, reviewer, contact_id, reason)
+        status, data = await unblock(app_client, facility_admin, contact_id, reason)
         assert status == 422 and "reason" in data["error"]["fields"]
     status, data = await unblock(app_client, other_facility_admin, contact_id)
     assert status == 404
@@ -229,7 +231,7 @@ async def test_unblock_bad_input_and_privacy(
     for party in (family, resident):
         assert (await unblock(app_client, party, contact_id))[0] == 403
     assert await contact_status(app_client, reviewer, contact_id) == "blocked"
-    assert (await unblock(app_client, reviewer, contact_id, "x" * 1000))[0] == 200
+    assert (await unblock(app_client, facility_admin, contact_id, "x" * 1000))[0] == 200
 
 
 async def test_block_end_date_in_the_past_or_too_far_ahead_is_refused(
@@ -237,16 +239,17 @@ async def test_block_end_date_in_the_past_or_too_far_ahead_is_refused(
     family: Actor,
     resident: Actor,
     reviewer: Actor,
+    facility_admin: Actor,
     world: World,
 ) -> None:
     contact_id = await approved_contact(app_client, family, resident, world)
     for until in ("2026-11-17", "2036-11-26", "2026-02-30", "18/11/2026", "20261201"):
-        status, data = await block(app_client, reviewer, contact_id, until=until)
+        status, data = await block(app_client, facility_admin, contact_id, until=until)
         assert status == 422, (until, data)
         assert "until" in data["error"]["fields"]
     assert await contact_status(app_client, reviewer, contact_id) == "approved"
     # The last day allowed: 3660 days from today.
-    status, blocked = await block(app_client, reviewer, contact_id, until="2036-11-25")
+    status, blocked = await block(app_client, facility_admin, contact_id, until="2036-11-25")
     assert status == 200 and blocked["blocked_until"] == "2036-11-25"
 
 
@@ -256,12 +259,12 @@ async def test_a_contact_block_with_an_end_date_ends_by_itself_after_its_last_da
     clock: FrozenClock,
     family: Actor,
     resident: Actor,
-    reviewer: Actor,
+    facility_admin: Actor,
     world: World,
 ) -> None:
     contact_id = await approved_contact(app_client, family, resident, world)
     await fund(services, family_wallet(family.id), 500)
-    assert (await block(app_client, reviewer, contact_id, until=TODAY))[0] == 200
+    assert (await block(app_client, facility_admin, contact_id, until=TODAY))[0] == 200
     clock.advance(hours=13, minutes=59)  # 23:59 in New York: still its last day
     assert (await send(app_client, family, contact_id, "Still blocked?", "e-1"))[0] == 403
     clock.advance(minutes=1)
@@ -280,7 +283,6 @@ async def test_a_scheduled_message_waits_while_the_contact_is_blocked_and_goes_a
     clock: FrozenClock,
     family: Actor,
     resident: Actor,
-    reviewer: Actor,
     facility_admin: Actor,
     world: World,
 ) -> None:
@@ -289,12 +291,12 @@ async def test_a_scheduled_message_waits_while_the_contact_is_blocked_and_goes_a
     await set_policy(app_client, facility_admin, world.facility_id, incoming=delay(15))
     _, sent = await send(app_client, family, contact_id, "See you soon", "s-1")
     assert sent["status"] == "scheduled"
-    await block(app_client, reviewer, contact_id)
+    await block(app_client, facility_admin, contact_id)
     clock.advance(minutes=30)
     assert await do_release_due(services) == 0
     await asyncio.sleep(0.6)  # and the app's own loop, which looks every 0.25 s
     assert await events_of(app_client, resident, "message.new", sent["id"]) == []
-    await unblock(app_client, reviewer, contact_id)
+    await unblock(app_client, facility_admin, contact_id)
     new = await wait_for_event(app_client, resident, "message.new", sent["id"])
     assert new["data"]["body"] == "See you soon"
     assert await balance(services, family_wallet(family.id)) == 450, "charged once, at sending"
@@ -315,13 +317,13 @@ async def test_a_held_message_waits_while_the_contact_is_blocked_and_goes_after_
     await set_policy(app_client, facility_admin, world.facility_id, incoming=REVIEW_ALL)
     _, sent = await send(app_client, family, contact_id, "Held for review", "h-1")
     assert sent["status"] == "pending_review"
-    await block(app_client, reviewer, contact_id)
+    await block(app_client, facility_admin, contact_id)
     clock.advance(hours=2)
     await do_release_due(services)
     assert await events_of(app_client, resident, "message.new", sent["id"]) == []
     queue = await (await app_client.get("/api/v1/staff/review", headers=reviewer.headers)).json()
     assert [i["id"] for i in queue["items"]] == [sent["id"]]
-    await unblock(app_client, reviewer, contact_id)
+    await unblock(app_client, facility_admin, contact_id)
     resp = await app_client.post(
         f"/api/v1/staff/review/{sent['id']}/approve", headers=reviewer.headers
     )
@@ -337,7 +339,6 @@ async def test_a_blocked_contacts_backlog_does_not_hold_back_other_due_messages(
     family: Actor,
     other_family: Actor,
     resident: Actor,
-    reviewer: Actor,
     facility_admin: Actor,
     world: World,
 ) -> None:
@@ -350,7 +351,7 @@ async def test_a_blocked_contacts_backlog_does_not_hold_back_other_due_messages(
         assert (await send(app_client, family, blocked, f"m{n}", f"k-{n}"))[0] == 201
     clock.advance(seconds=30)
     _, later = await send(app_client, other_family, other, "Not blocked", "o-1")
-    await block(app_client, reviewer, blocked)
+    await block(app_client, facility_admin, blocked)
     clock.advance(minutes=5)
     # A batch of two, the three oldest due messages all blocked: the fourth still goes out.
     await do_release_due(services, limit=2)
@@ -365,7 +366,6 @@ async def test_a_family_blocked_at_a_facility_can_neither_message_nor_ask_to_con
     services: Services,
     family: Actor,
     resident: Actor,
-    reviewer: Actor,
     facility_admin: Actor,
     world: World,
 ) -> None:
@@ -373,12 +373,12 @@ async def test_a_family_blocked_at_a_facility_can_neither_message_nor_ask_to_con
     await fund(services, family_wallet(family.id), 500)
     await fund(services, resident_wallet(resident.id), 500)
     status, made = await block_family(
-        app_client, reviewer, world.facility_id, family.id, "Smuggling attempt", "2026-12-24"
+        app_client, facility_admin, world.facility_id, family.id, "Smuggling attempt", "2026-12-24"
     )
     assert status == 201, made
     assert made["family"] == {"id": family.id, "name": "Jane Reed"}
     assert made["status"] == "active" and made["until"] == "2026-12-24"
-    assert made["created_by"] == "Reviewer"
+    assert made["created_by"] == "Admin"
 
     sentence = (
         "Facility staff at Riverside have blocked this family account from contact with the "
@@ -427,7 +427,7 @@ async def test_family_blocks_bad_input_and_privacy(
     family: Actor,
     other_family: Actor,
     resident: Actor,
-    reviewer: Actor,
+    facility_admin: Actor,
     other_facility_admin: Actor,
     world: World,
 ) -> None:
@@ -439,15 +439,17 @@ async def test_family_blocks_bad_input_and_privacy(
     assert_error(data, "not_found")
     assert (await family_blocks(app_client, other_facility_admin, here))[0] == 404
     # A family without any contact at the facility cannot be named.
-    assert (await block_family(app_client, reviewer, here, other_family.id))[0] == 404
+    assert (await block_family(app_client, facility_admin, here, other_family.id))[0] == 404
     assert (await block_family(app_client, other_facility_admin, there, family.id))[0] == 404
     for reason, until in (("ab", None), ("x" * 1001, None), ("Fine", "2026-11-17")):
-        status, data = await block_family(app_client, reviewer, here, family.id, reason, until)
+        status, data = await block_family(
+            app_client, facility_admin, here, family.id, reason, until
+        )
         assert status == 422, data
     assert (await block_family(app_client, family, here, family.id))[0] == 403
-    status, made = await block_family(app_client, reviewer, here, family.id, "x" * 1000)
+    status, made = await block_family(app_client, facility_admin, here, family.id, "x" * 1000)
     assert status == 201 and made["until"] is None
-    status, data = await block_family(app_client, reviewer, here, family.id)
+    status, data = await block_family(app_client, facility_admin, here, family.id)
     assert status == 409
     assert_error(data, "already_blocked")
     status, data = await lift(app_client, other_facility_admin, here, made["id"])
@@ -455,8 +457,8 @@ async def test_family_blocks_bad_input_and_privacy(
     status, data = await lift(app_client, other_facility_admin, there, made["id"])
     assert status == 404
     for reason in ("", "x" * 1001):
-        assert (await lift(app_client, reviewer, here, made["id"], reason))[0] == 422
-    _, listed = await family_blocks(app_client, reviewer, here)
+        assert (await lift(app_client, facility_admin, here, made["id"], reason))[0] == 422
+    _, listed = await family_blocks(app_client, facility_admin, here)
     assert [b["status"] for b in listed["items"]] == ["active"]
 
 

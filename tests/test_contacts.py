@@ -141,13 +141,13 @@ async def test_staff_block_with_reason_is_audited(
     app_client: TestClient[Any, Any],
     services: Services,
     family: Actor,
-    reviewer: Actor,
+    facility_admin: Actor,
     world: World,
 ) -> None:
     contact = await request_contact(app_client, family, world.residents["A1001"])
     reason = "Contact with a co-defendant (case 24-1187)"
     status, blocked = await post(
-        app_client, f"/api/v1/contacts/{contact['id']}/block", reviewer, {"reason": reason}
+        app_client, f"/api/v1/contacts/{contact['id']}/block", facility_admin, {"reason": reason}
     )
     assert status == 200
     assert blocked["status"] == "blocked"
@@ -159,7 +159,7 @@ async def test_staff_block_with_reason_is_audited(
         ).all()
     assert len(entries) == 1
     entry = entries[0]
-    assert entry.staff_id == reviewer.id
+    assert entry.staff_id == facility_admin.id
     assert entry.reason == reason
     assert entry.facility_id == world.facility_id
     assert (entry.target_type, entry.target_id) == ("contact", contact["id"])
@@ -167,13 +167,13 @@ async def test_staff_block_with_reason_is_audited(
 
 
 async def test_blocked_contact_cannot_be_requested_again(
-    app_client: TestClient[Any, Any], family: Actor, reviewer: Actor, world: World
+    app_client: TestClient[Any, Any], family: Actor, facility_admin: Actor, world: World
 ) -> None:
     contact = await request_contact(app_client, family, world.residents["A1001"])
     await post(
         app_client,
         f"/api/v1/contacts/{contact['id']}/block",
-        reviewer,
+        facility_admin,
         {"reason": "Threats made during a visit"},
     )
     status, data = await post(
@@ -187,10 +187,12 @@ async def test_blocked_contact_cannot_be_requested_again(
 
 
 async def test_block_without_reason_is_refused(
-    app_client: TestClient[Any, Any], family: Actor, reviewer: Actor, world: World
+    app_client: TestClient[Any, Any], family: Actor, facility_admin: Actor, world: World
 ) -> None:
     contact = await request_contact(app_client, family, world.residents["A1001"])
-    status, data = await post(app_client, f"/api/v1/contacts/{contact['id']}/block", reviewer, {})
+    status, data = await post(
+        app_client, f"/api/v1/contacts/{contact['id']}/block", facility_admin, {}
+    )
     assert status == 422
     assert "reason" in data["error"]["fields"]
     _, seen = await get(app_client, f"/api/v1/contacts/{contact['id']}", family)
@@ -198,14 +200,14 @@ async def test_block_without_reason_is_refused(
 
 
 async def test_block_reason_over_1000_chars_is_refused(
-    app_client: TestClient[Any, Any], family: Actor, reviewer: Actor, world: World
+    app_client: TestClient[Any, Any], family: Actor, facility_admin: Actor, world: World
 ) -> None:
     contact = await request_contact(app_client, family, world.residents["A1001"])
     path = f"/api/v1/contacts/{contact['id']}/block"
-    status, data = await post(app_client, path, reviewer, {"reason": "x" * 1001})
+    status, data = await post(app_client, path, facility_admin, {"reason": "x" * 1001})
     assert status == 422
     assert "reason" in data["error"]["fields"]
-    status, data = await post(app_client, path, reviewer, {"reason": "x" * 1000})
+    status, data = await post(app_client, path, facility_admin, {"reason": "x" * 1000})
     assert status == 200
     assert data["status"] == "blocked"
 

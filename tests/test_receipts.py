@@ -227,7 +227,6 @@ async def test_the_quote_says_why_a_message_cannot_be_sent(
     services: Services,
     family: Actor,
     resident: Actor,
-    reviewer: Actor,
     facility_admin: Actor,
     world: World,
 ) -> None:
@@ -258,7 +257,7 @@ async def test_the_quote_says_why_a_message_cannot_be_sent(
     resp = await app_client.post(
         f"/api/v1/contacts/{contact_id}/block",
         json={"reason": "Contraband plans"},
-        headers=reviewer.headers,
+        headers=facility_admin.headers,
     )
     assert resp.status == 200, await resp.text()
     blocked = await quote(app_client, family, contact_id)

@@ -94,7 +94,9 @@ async def test_approving_while_the_contact_is_blocked_waits_for_the_unblock(
     await set_policy(app_client, facility_admin, world.facility_id, incoming=REVIEW_ALL)
     _, sent = await send(app_client, family, contact_id, "held", "w-1")
     resp = await app_client.post(
-        f"/api/v1/contacts/{contact_id}/block", json={"reason": "Threats"}, headers=reviewer.headers
+        f"/api/v1/contacts/{contact_id}/block",
+        json={"reason": "Threats"},
+        headers=facility_admin.headers,
     )
     assert resp.status == 200
     resp = await app_client.post(
@@ -107,7 +109,7 @@ async def test_approving_while_the_contact_is_blocked_waits_for_the_unblock(
     resp = await app_client.post(
         f"/api/v1/contacts/{contact_id}/unblock",
         json={"reason": "Cleared"},
-        headers=reviewer.headers,
+        headers=facility_admin.headers,
     )
     assert resp.status == 200, await resp.text()
     await wait_for_event(app_client, resident, "message.new", sent["id"])

@@ -27,6 +27,7 @@ from server.domain.contacts import (
     next_status,
     unblocked_status,
 )
+from server.domain.permissions import Action
 from server.errors import Conflict, Forbidden, NotFound
 from server.services.contact_views import (
     ContactView,
@@ -48,7 +49,7 @@ async def do_request_contact(
     """Ask to connect. A repeat while the request is pending returns it unchanged (a retry
     is harmless); the flag says whether anything changed. A family blocked at the resident's
     facility is refused (403 `blocked`)."""
-    if actor.kind is not PrincipalKind.FAMILY:
+    if not actor.may(Action.CONTACT_REQUEST):
         raise Forbidden("Only family accounts can ask to connect with a resident.")
     # Two tries: a concurrent retry may insert the same pair first (there was no row to lock
     # yet); asking again then finds that request and answers like any other retry.
@@ -150,12 +151,13 @@ async def access_contact(svc: Services, actor: Principal, *, contact_id: int) ->
         return await contact_view_in(tx, contact)
 
 
-# Who may take which action on a contact they can see.
-_ALLOWED: dict[ContactAction, frozenset[PrincipalKind]] = {
-    ContactAction.APPROVE: frozenset({PrincipalKind.RESIDENT}),
-    ContactAction.DENY: frozenset({PrincipalKind.RESIDENT}),
-    ContactAction.REMOVE: frozenset({PrincipalKind.RESIDENT, PrincipalKind.FAMILY}),
-    ContactAction.BLOCK: frozenset({PrincipalKind.STAFF}),
+# The permission table's action for each step of a contact's lifecycle.
+_PERMISSION: dict[ContactAction, Action] = {
+    ContactAction.REQUEST: Action.CONTACT_REQUEST,
+    ContactAction.APPROVE: Action.CONTACT_ANSWER,
+    ContactAction.DENY: Action.CONTACT_ANSWER,
+    ContactAction.REMOVE: Action.CONTACT_REMOVE,
+    ContactAction.BLOCK: Action.CONTACT_BLOCK,
 }
 
 
@@ -173,7 +175,7 @@ async def do_contact_action(
     now = svc.clock.now()
     async with svc.db.transaction() as tx:
         contact = await locked_contact(tx, actor, contact_id)
-        if actor.kind not in _ALLOWED[action]:
+        if not actor.may(_PERMISSION[action]):
             raise Forbidden(f"You cannot {action.value} this contact.")
         await end_expired_block_in(tx, contact, now=now)
         before = ContactStatus(contact.status)
@@ -236,8 +238,8 @@ async def do_unblock_contact(
     now = svc.clock.now()
     async with svc.db.transaction() as tx:
         contact = await locked_contact(tx, actor, contact_id)
-        if actor.kind is not PrincipalKind.STAFF:
-            raise Forbidden("Only facility staff can unblock a contact.")
+        if not actor.may(Action.CONTACT_BLOCK):
+            raise Forbidden("Only the facility's administrators can unblock a contact.")
         await end_expired_block_in(tx, contact, now=now)
         before = ContactStatus(contact.status)
         block = await active_contact_block(tx, contact_id=contact.id)

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from server.clock import Clock
 from server.config import Config
+from server.domain.permissions import Action, Role, allowed, serves, staff_role
 from server.services.mail import MailQueue
 from server.services.notify import Notifier, RecordingNotifier
 from server.services.passwords import Hasher
@@ -51,9 +52,19 @@ class Principal:
     facility_id: int | None = None
     role: StaffRole | None = None
 
+    @property
+    def acting_role(self) -> Role | None:
+        """This person's row of the permission table (server/domain/permissions.py)."""
+        if self.kind is PrincipalKind.FAMILY:
+            return Role.FAMILY
+        if self.kind is PrincipalKind.RESIDENT:
+            return Role.RESIDENT
+        return staff_role(self.role, facility_id=self.facility_id)
+
+    def may(self, action: Action) -> bool:
+        """Whether this person's role may take `action` at all (the permission table)."""
+        return allowed(self.acting_role, action)
+
     def may_staff(self, facility_id: int) -> bool:
-        """Staff of this facility, or global support staff."""
-        return self.kind is PrincipalKind.STAFF and (
-            self.facility_id == facility_id
-            or (self.role is StaffRole.SUPPORT and self.facility_id is None)
-        )
+        """Staff of this facility, or global support staff (the table's scope rule)."""
+        return serves(self.acting_role, own_facility_id=self.facility_id, facility_id=facility_id)

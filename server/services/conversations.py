@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, func, select, update
 from moderation.audit import record_staff_action
 from moderation.privilege import sent_while_privileged
 from server.domain.messages import MessageStatus
+from server.domain.permissions import Action
 from server.errors import Forbidden, NotFound
 from server.services.context import Principal, Services
 from server.services.delivery import status_json
@@ -171,6 +172,8 @@ async def access_staff_conversation(
         contact = await tx.get(Contact, contact_id)
         if contact is None or not actor.may_staff(contact.facility_id):
             raise NotFound(NO_CONTACT)
+        if not actor.may(Action.CONVERSATION_READ):
+            raise Forbidden("Only the facility's staff read its conversations.")
         if contact.privileged:
             raise Forbidden(PRIVILEGED, code="privileged_contact")
         # Never what was said while the contact was privileged, even after it is revoked.

@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.contacts import ContactStatus
 from server.domain.ledger import AccountKind, AccountRef, family_wallet, resident_wallet
+from server.domain.permissions import Role
 from server.errors import FieldErrors, NotFound
-from server.services.context import Principal, PrincipalKind, StaffRole
+from server.services.context import Principal, PrincipalKind
 from server.storage.models import Contact, FamilyAccount, Resident
 
 NO_RESIDENT = "No such resident."
@@ -219,7 +220,7 @@ async def _family_target(
 def _may_record_for(actor: Principal, facility_id: int | None) -> bool:
     """Global support staff for anyone; a facility's staff for that facility's people."""
     if facility_id is None:
-        return actor.role is StaffRole.SUPPORT and actor.facility_id is None
+        return actor.acting_role is Role.GLOBAL_SUPPORT
     return actor.may_staff(facility_id)
 
 

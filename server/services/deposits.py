@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from moderation.audit import record_staff_action
 from server.domain.ledger import TransactionKind
+from server.domain.permissions import Action
 from server.domain.tariff import (
     DEFAULT_TARIFF,
     GATEWAY_CHANNELS,
@@ -34,7 +35,7 @@ from server.domain.tariff import (
 )
 from server.errors import Conflict, FieldErrors, Forbidden
 from server.services import ledger
-from server.services.context import Principal, PrincipalKind, Services, StaffRole
+from server.services.context import Principal, Services
 from server.services.deposit_accounts import AccountSpec, Target, access_target_in, canonical
 from server.services.tariffs import tariff_in
 from server.storage.models import AuditEntry, LedgerTransaction
@@ -80,7 +81,7 @@ async def check_deposit(
     """Find the account (404 if the actor may not fund it) and price the deposit. Moves
     nothing: this is also the fee preview."""
     ledger.check_amount(amount_cents)
-    if actor.kind is PrincipalKind.RESIDENT:
+    if not (actor.may(Action.DEPOSIT_PAY) or actor.may(Action.DEPOSIT_RECORD)):
         raise Forbidden("Deposits are made by family members or staff.", code="wrong_account_kind")
     async with svc.db.read() as tx:
         target = await access_target_in(
@@ -183,7 +184,7 @@ async def do_gateway_deposit(
     idempotency_key: str,
 ) -> DepositReceipt:
     """A family member pays through the gateway; the receipt (the first one, on a retry)."""
-    if actor.kind is not PrincipalKind.FAMILY:
+    if not actor.may(Action.DEPOSIT_PAY):
         raise Forbidden("Only family accounts pay deposits by card.", code="wrong_account_kind")
     if channel not in GATEWAY_CHANNELS:
         raise FieldErrors({"channel": "Operator and mail deposits are recorded by support staff."})
@@ -242,10 +243,7 @@ async def do_record_deposit(
     """Support staff (or the facility's admin) record a live-operator or mail deposit: no
     gateway, the tariff's fee for that channel, the money order / call reference kept, and
     an audit entry."""
-    if actor.kind is not PrincipalKind.STAFF or actor.role not in (
-        StaffRole.SUPPORT,
-        StaffRole.FACILITY_ADMIN,
-    ):
+    if not actor.may(Action.DEPOSIT_RECORD):
         raise Forbidden("Only support staff or a facility admin can record deposits.")
     if channel not in STAFF_CHANNELS:
         raise FieldErrors({"channel": "Staff record operator and mail deposits only."})

@@ -23,6 +23,7 @@ from server.domain.contacts import ContactStatus, family_block_sentence
 from server.domain.ledger import SystemCode
 from server.domain.messages import MessageStatus, check_body, next_status
 from server.domain.money import Money
+from server.domain.permissions import Action as Permission
 from server.domain.tariff import is_saturday, local_day_bounds, message_price
 from server.errors import Conflict, Forbidden, NotFound, PaymentRequired
 from server.services import ledger
@@ -71,6 +72,8 @@ async def do_send_message(
 ) -> tuple[MessageView, bool]:
     """Store, charge and deliver one message; the flag says whether it is new (False: a
     retry with the same client_id, answered with the first send and charged nothing)."""
+    if not actor.may(Permission.MESSAGE_SEND):
+        raise Forbidden("Messages are sent by family members and residents.")
     check_body(body)
     # Two tries: a concurrent retry may insert the same client_id first; this one then
     # rolls back (its charge with it) and finds the stored message like any other retry.

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from moderation.audit import record_staff_action
 from server.domain.ledger import TransactionKind, family_wallet
 from server.domain.money import Money
+from server.domain.permissions import Action
 from server.domain.tariff import DEFAULT_TARIFF
 from server.errors import BadRequest, Conflict, FieldErrors, Forbidden, NotFound, PaymentRequired
 from server.services import ledger
@@ -105,7 +106,7 @@ def check_care_order(order: CareOrder) -> None:
 
 async def do_request(svc: Services, actor: Principal, *, order: CareOrder) -> RequestView:
     """Refund or credit now (within the limit) or ask for approval (above it)."""
-    check_care_staff(actor)
+    check_care_staff(actor, Action.REFUND)
     check_care_order(order)
     try:
         async with svc.db.transaction() as tx:
@@ -276,7 +277,7 @@ async def _access_request_in(
 
 
 async def access_request(svc: Services, actor: Principal, *, request_id: int) -> RequestView:
-    check_care_staff(actor)
+    check_care_staff(actor, Action.REFUND)
     async with svc.db.read() as tx:
         row = await _access_request_in(tx, actor, request_id=request_id)
         return (await views_in(tx, [row]))[0]
@@ -284,7 +285,7 @@ async def access_request(svc: Services, actor: Principal, *, request_id: int) ->
 
 async def do_approve(svc: Services, actor: Principal, *, request_id: int) -> RequestView:
     """A second staff member approves; the money moves once (see the module's docstring)."""
-    check_care_staff(actor)
+    check_care_staff(actor, Action.REFUND)
     now = svc.clock.now()
     async with svc.db.transaction() as tx:
         row = await _access_request_in(tx, actor, request_id=request_id)
@@ -316,7 +317,7 @@ async def do_reject(
 ) -> RequestView:
     """Turn a pending request down with a reason; nothing moves. The requester may withdraw
     their own request this way (refusing money needs no second person)."""
-    check_care_staff(actor)
+    check_care_staff(actor, Action.REFUND)
     now = svc.clock.now()
     async with svc.db.transaction() as tx:
         row = await _access_request_in(tx, actor, request_id=request_id)

@@ -9,6 +9,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.domain.permissions import Action
 from server.services.context import Principal, Services
 from server.services.support import check_care_staff, is_global
 from server.storage.models import FamilyAccount, RefundRequest, Staff
@@ -66,7 +67,7 @@ async def list_requests(
     limit: int = 50,
 ) -> list[RequestView]:
     """Newest first, paged by id; staff of a facility see their facility's requests."""
-    check_care_staff(actor)
+    check_care_staff(actor, Action.REFUND)
     stmt = select(RefundRequest).order_by(RefundRequest.id.desc()).limit(limit)
     if not is_global(actor):
         stmt = stmt.where(RefundRequest.facility_id == actor.facility_id)

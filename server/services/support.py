@@ -1,8 +1,9 @@
 """Customer care, the staff side of a family's money: find a family account, see its balances,
 contacts and wallet statement. Refunds and credits are in `server/services/refund_requests.py`.
 
-Who may: support staff and facility admins (`check_care_staff`). Reviewers moderate content and
-have no business with families' money: 403. Global support staff (role support, no facility)
+Who may: support staff and facility admins (`check_care_staff`, the permission table's
+`care.read` and `refund`). Reviewers moderate content and have no business with families'
+money: 403. Global support staff (role support, no facility)
 see every family account; everyone else only the families that have a contact (of any status)
 in their own facility, and anything else is 404 (`access_family_in`), so existence never leaks.
 
@@ -20,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.audit import record_staff_action
 from server.domain.ledger import TransactionKind, family_wallet
+from server.domain.permissions import Action, Role
 from server.errors import Forbidden, NotFound
 from server.services import ledger
-from server.services.context import Principal, PrincipalKind, Services, StaffRole
+from server.services.context import Principal, Services
 from server.storage.models import (
     Contact,
     Facility,
@@ -33,16 +35,15 @@ from server.storage.models import (
     Resident,
 )
 
-CARE_ROLES = frozenset({StaffRole.SUPPORT, StaffRole.FACILITY_ADMIN})
 NO_FAMILY = "No such family account."
 # What a facility's staff see of a wallet line that belongs to another facility: the amount
 # and balance (the wallet is one account and must add up) but not what it was for.
 ELSEWHERE = "Activity at another facility"
 
 
-def check_care_staff(actor: Principal) -> None:
-    """Support staff and facility admins only."""
-    if actor.kind is not PrincipalKind.STAFF or actor.role not in CARE_ROLES:
+def check_care_staff(actor: Principal, action: Action = Action.CARE_READ) -> None:
+    """Support staff and facility admins only (`action`: care.read, or refund)."""
+    if not actor.may(action):
         raise Forbidden(
             "Customer care is for support staff and facility admins.", code="not_customer_care"
         )
@@ -50,7 +51,7 @@ def check_care_staff(actor: Principal) -> None:
 
 def is_global(actor: Principal) -> bool:
     """Support staff who serve every facility."""
-    return actor.role is StaffRole.SUPPORT and actor.facility_id is None
+    return actor.acting_role is Role.GLOBAL_SUPPORT
 
 
 def may_see_facility(actor: Principal, facility_id: int | None) -> bool:

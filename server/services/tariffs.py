@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.audit import record_staff_action
 from server.domain import ratecaps
+from server.domain.permissions import Action
 from server.domain.ratecaps import RateCapProfile, Violation
 from server.domain.tariff import DEFAULT_TARIFF, Tariff
 from server.errors import Forbidden, NotFound
-from server.services.context import Principal, Services, StaffRole
+from server.services.context import Principal, Services
 from server.storage.models import Facility, FacilitySettings
 
 NOT_FOUND = "No such facility."
@@ -89,6 +90,8 @@ async def access_tariff(
     """The full tariff and its rate-cap warnings, for staff of the facility (or support)."""
     if not actor.may_staff(facility_id):
         raise NotFound(NOT_FOUND)
+    if not actor.may(Action.TARIFF_READ):
+        raise Forbidden("Only the facility's staff read its full tariff.")
     return _checked(await facility_tariff(svc, facility_id=facility_id), profile)
 
 
@@ -106,7 +109,7 @@ async def do_update_tariff(
     tariff again changes nothing and records nothing, so a retried PUT is harmless."""
     if not actor.may_staff(facility_id):
         raise NotFound(NOT_FOUND)
-    if actor.role is not StaffRole.FACILITY_ADMIN:
+    if not actor.may(Action.TARIFF_CHANGE):
         raise Forbidden("Only the facility's administrators can change its tariff.")
     current = await _update(svc, actor, facility_id=facility_id, tariff=tariff, reason=reason)
     return _checked(current, profile)

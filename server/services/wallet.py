@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from server.domain.ledger import AccountKind
+from server.domain.permissions import Action
 from server.errors import FieldErrors, Forbidden, NotFound
 from server.services import ledger
 from server.services.context import Principal, PrincipalKind, Services
@@ -45,6 +46,8 @@ class StatementPage:
 
 
 def _owner(actor: Principal) -> tuple[AccountKind, dict[str, int]]:
+    if not actor.may(Action.WALLET_READ):
+        raise Forbidden("Staff have no wallet.", code="wrong_account_kind")
     if actor.kind is PrincipalKind.FAMILY:
         return AccountKind.FAMILY_WALLET, {"family_account_id": actor.id}
     if actor.kind is PrincipalKind.RESIDENT:
