@@ -144,15 +144,26 @@ def _deciders(actor: Principal) -> None:
 
 
 async def access_appeals(svc: Services, actor: Principal) -> list[AppealItem]:
-    """Pending appeals, oldest first: the actor's facility's (global support: every one)."""
+    """Pending appeals, oldest first: the actor's facility's (global support: every one).
+    Each appeal shows the rejected message, so every read of the list is audited
+    ("appeals.view", with the appeals and messages shown)."""
     if not actor.may(Action.APPEAL_READ):
         raise Forbidden("Appeals are for the facility's administrators.")
     stmt = select(Appeal).where(Appeal.status == AppealStatus.PENDING.value)
     if actor.facility_id is not None:
         stmt = stmt.where(Appeal.facility_id == actor.facility_id)
-    async with svc.db.read() as tx:
+    async with svc.db.transaction() as tx:
         rows = list(await tx.scalars(stmt.order_by(Appeal.id).limit(QUEUE_PAGE)))
-        return [await _item(tx, a) for a in rows]
+        items = [await _item(tx, a) for a in rows]
+        await record_staff_action(
+            tx,
+            staff=actor,
+            at=svc.clock.now(),
+            action="appeals.view",
+            facility_id=actor.facility_id,
+            details={"shown": [a.id for a in rows], "messages": [a.message_id for a in rows]},
+        )
+        return items
 
 
 async def do_decide(

@@ -44,19 +44,32 @@ def _facility_of(actor: Principal) -> int:
 
 
 async def access_queue(svc: Services, actor: Principal) -> list[HeldMessage]:
-    """Held messages of the actor's facility, oldest first."""
+    """Held messages of the actor's facility, oldest first. The queue shows what was said,
+    so every read of it is audited ("review.view", with the messages shown), in the
+    transaction that reads it."""
     facility_id = _facility_of(actor)
-    async with svc.db.read() as tx:
+    async with svc.db.transaction() as tx:
         policy = await policy_in(tx, facility_id=facility_id)
-        rows = await tx.scalars(
-            select(Message)
-            .where(Message.facility_id == facility_id, Message.status == HELD)
-            .order_by(Message.created_at, Message.id)
-            .limit(QUEUE_PAGE)
+        rows = list(
+            await tx.scalars(
+                select(Message)
+                .where(Message.facility_id == facility_id, Message.status == HELD)
+                .order_by(Message.created_at, Message.id)
+                .limit(QUEUE_PAGE)
+            )
         )
-        return [
+        items = [
             await held_message_in(tx, m, policy=policy, matched=list(m.screening)) for m in rows
         ]
+        await record_staff_action(
+            tx,
+            staff=actor,
+            at=svc.clock.now(),
+            action="review.view",
+            facility_id=facility_id,
+            details={"shown": [m.id for m in rows]},
+        )
+        return items
 
 
 async def do_approve(svc: Services, actor: Principal, *, message_id: int) -> MessageView:

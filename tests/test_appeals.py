@@ -370,3 +370,28 @@ async def test_the_sender_hears_the_appeals_outcome_over_the_socket(
                 break
     assert event["data"]["id"] == sent["id"] and event["data"]["status"] == "delivered"
     assert appealed["decision_reason"] == "Allowed"
+
+
+async def test_reading_the_appeals_is_audited_with_the_messages_shown(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    family: Actor,
+    resident: Actor,
+    reviewer: Actor,
+    facility_admin: Actor,
+    support: Actor,
+    world: World,
+) -> None:
+    """Each appeal shows the rejected message's body: every read of the list is audited."""
+    _, sent = await rejected_message(
+        app_client, services, family, resident, reviewer, facility_admin, world
+    )
+    await appeal(app_client, family, sent["id"])
+    for who in (facility_admin, support):
+        [item] = (await appeals_of(app_client, who))[1]["items"]
+        assert item["message"]["body"]
+    entries = await audit(app_client, support, "appeals.view")
+    assert [(e["staff"]["id"], e["details"]) for e in entries] == [
+        (support.id, {"shown": [item["id"]], "messages": [sent["id"]]}),
+        (facility_admin.id, {"shown": [item["id"]], "messages": [sent["id"]]}),
+    ]

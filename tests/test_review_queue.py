@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -11,7 +12,7 @@ from server.services.context import Services
 from server.services.delivery import do_release_due
 from tests.conftest import Actor, World
 from tests.fakes import FrozenClock
-from tests.test_delivery import REVIEW_ALL, events_of, set_policy, wait_for_event
+from tests.test_delivery import REVIEW_ALL, audit, events_of, set_policy, wait_for_event
 from tests.test_messages import approved_contact, fund, send
 
 
@@ -144,3 +145,40 @@ async def test_staff_never_read_what_was_said_while_a_contact_was_privileged(
     )
     assert resp.status == 200
     assert [m["body"] for m in (await resp.json())["messages"]] == ["Ordinary news"]
+
+
+async def test_reading_the_review_queue_is_audited_with_who_what_and_when(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    clock: FrozenClock,
+    family: Actor,
+    resident: Actor,
+    reviewer: Actor,
+    facility_admin: Actor,
+    world: World,
+) -> None:
+    """The queue shows message bodies: every read of it is a staff action in the log."""
+    contact_id = await approved_contact(app_client, family, resident, world)
+    await fund(services, family_wallet(family.id), 500)
+    await set_policy(app_client, facility_admin, world.facility_id, incoming=REVIEW_ALL)
+    _, first = await send(app_client, family, contact_id, "held one", "q-1")
+    _, second = await send(app_client, family, contact_id, "held two", "q-2")
+    clock.advance(minutes=3)
+    read_at = clock.now()
+    assert [i["id"] for i in await queue(app_client, reviewer)] == [first["id"], second["id"]]
+
+    [entry] = await audit(app_client, facility_admin, "review.view")
+    assert entry["staff"]["id"] == reviewer.id
+    assert entry["facility_id"] == world.facility_id
+    assert datetime.fromisoformat(entry["at"]) == read_at
+    assert entry["details"]["shown"] == [first["id"], second["id"]]
+    # An empty look is recorded too: who looked, and that nothing was there.
+    await app_client.post(f"/api/v1/staff/review/{first['id']}/approve", headers=reviewer.headers)
+    await app_client.post(
+        f"/api/v1/staff/review/{second['id']}/reject",
+        json={"reason": "Not allowed"},
+        headers=reviewer.headers,
+    )
+    assert await queue(app_client, facility_admin) == []
+    latest = (await audit(app_client, facility_admin, "review.view"))[0]
+    assert latest["staff"]["id"] == facility_admin.id and latest["details"]["shown"] == []
