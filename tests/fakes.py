@@ -1,5 +1,5 @@
-"""Small working stand-ins used by the tests (not mocks): a clock that moves when told and a
-mailer that keeps what it is given."""
+"""Small working stand-ins used by the tests (not mocks): a clock that moves when told, a
+mailer that keeps what it is given and a hasher that keeps what it is asked to check."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import re
 from email.message import EmailMessage
 
 from server.clock import FrozenClock
+from server.services.passwords import Hasher
 
-__all__ = ["FrozenClock", "RecordingMailer"]
+__all__ = ["FrozenClock", "RecordingHasher", "RecordingMailer"]
 
 
 class RecordingMailer:
@@ -28,6 +29,24 @@ class RecordingMailer:
         assert body is not None
         text: str = body.get_content()
         return text
+
+
+class RecordingHasher(Hasher):
+    """Real argon2id with the suite's cheap parameters, keeping every secret it hashes and every
+    one it is asked to verify, in order: how many guesses were really checked."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=1024)
+        self.hashed: list[str] = []
+        self.verified: list[str] = []
+
+    async def hash(self, secret: str) -> str:
+        self.hashed.append(secret)
+        return await super().hash(secret)
+
+    async def verify(self, hashed: str | None, secret: str) -> bool:
+        self.verified.append(secret)
+        return await super().verify(hashed, secret)
 
 
 def activation_code(text: str) -> str:

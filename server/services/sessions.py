@@ -16,8 +16,7 @@ from server.services.ratelimit import (
     LOGIN_PER_ADDRESS,
     TABLET_PER_ADDRESS,
     TABLET_PER_RESIDENT,
-    count_failure,
-    refuse_if_spent,
+    reserve,
 )
 from server.services.tokens import digest, new_token
 from server.storage.models import FamilyAccount, Resident, Session, Staff
@@ -62,16 +61,18 @@ async def _open(svc: Services, principal: Principal) -> NewSession:
 async def do_login_family(
     svc: Services, *, username: str, password: str, address: str
 ) -> NewSession:
-    limits = ((LOGIN_PER_ACCOUNT, f"family:{username}"), (LOGIN_PER_ADDRESS, address))
-    await refuse_if_spent(svc.limiter, *limits)
+    # Only failures count: the place taken before the check is given back when it passes.
+    place = await reserve(
+        svc.limiter, (LOGIN_PER_ACCOUNT, f"family:{username}"), (LOGIN_PER_ADDRESS, address)
+    )
     async with svc.db.read() as tx:
         account = await tx.scalar(
             select(FamilyAccount).where(FamilyAccount.username_key == username.lower())
         )
     ok = await svc.hasher.verify(account.password_hash if account else None, password)
     if not ok or account is None:
-        await count_failure(svc.limiter, *limits)
         raise Unauthenticated(BAD_LOGIN, code="bad_credentials")
+    await place.give_back()
     if account.status == "pending_activation":
         # Said only after the password was right, so it reveals nothing to a stranger.
         raise Forbidden(
@@ -92,11 +93,11 @@ async def do_login_family(
 async def do_login_resident(
     svc: Services, *, facility_id: int, resident_number: str, pin: str, address: str
 ) -> NewSession:
-    limits = (
+    place = await reserve(
+        svc.limiter,
         (TABLET_PER_RESIDENT, f"{facility_id}:{resident_number}"),
         (TABLET_PER_ADDRESS, address),
     )
-    await refuse_if_spent(svc.limiter, *limits)
     async with svc.db.read() as tx:
         resident = await tx.scalar(
             select(Resident).where(
@@ -107,8 +108,8 @@ async def do_login_resident(
         )
     ok = await svc.hasher.verify(resident.pin_hash if resident else None, pin)
     if not ok or resident is None:
-        await count_failure(svc.limiter, *limits)
         raise Unauthenticated("The resident number or PIN is not right.", code="bad_credentials")
+    await place.give_back()
     principal = Principal(
         kind=PrincipalKind.RESIDENT,
         id=resident.id,
@@ -121,16 +122,17 @@ async def do_login_resident(
 async def do_login_staff(
     svc: Services, *, username: str, password: str, address: str
 ) -> NewSession:
-    limits = ((LOGIN_PER_ACCOUNT, f"staff:{username}"), (LOGIN_PER_ADDRESS, address))
-    await refuse_if_spent(svc.limiter, *limits)
+    place = await reserve(
+        svc.limiter, (LOGIN_PER_ACCOUNT, f"staff:{username}"), (LOGIN_PER_ADDRESS, address)
+    )
     async with svc.db.read() as tx:
         staff = await tx.scalar(
             select(Staff).where(Staff.username_key == username.lower(), Staff.active.is_(True))
         )
     ok = await svc.hasher.verify(staff.password_hash if staff else None, password)
     if not ok or staff is None:
-        await count_failure(svc.limiter, *limits)
         raise Unauthenticated(BAD_LOGIN, code="bad_credentials")
+    await place.give_back()
     return await _open(svc, staff_principal(staff))
 
 
