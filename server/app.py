@@ -44,6 +44,7 @@ from server.services.passwords import Hasher
 from server.services.payments import PaymentGateway, SandboxGateway
 from server.services.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.services.sessions import do_purge_expired_sessions
+from server.sockets.liveness import SessionEndRelay, SocketSessions
 from server.storage.db import Database, create_engine
 
 log = logging.getLogger("homeline.app")
@@ -89,13 +90,31 @@ def create_app(
     routes_web.setup(app)
     sio = create_socket_server(config)
     app[SIO] = sio
-    attach(sio, app)
+    sockets = SocketSessions(sio)
+    relay = (
+        SessionEndRelay(config.redis_url, channel=f"{config.redis_prefix}:session-ends")
+        if config.redis_url
+        else None
+    )
+    attach(sio, app, sockets)
     app.cleanup_ctx.append(
         _services_ctx(
-            clock or SystemClock(), mailer, hasher, gateway or SandboxGateway(), SocketNotifier(sio)
+            clock or SystemClock(),
+            mailer,
+            hasher,
+            gateway or SandboxGateway(),
+            SocketNotifier(sio, sockets, relay),
         )
     )
     app.cleanup_ctx.append(_background("housekeeping", _housekeeping))
+    app.cleanup_ctx.append(
+        _background("socket-sessions", lambda app, stop: sockets.sweep(app[SERVICES], stop))
+    )
+    if relay is not None:
+        app.cleanup_ctx.append(_closing(relay))
+        app.cleanup_ctx.append(
+            _background("session-ends", lambda app, stop: relay.listen(sockets.disconnect, stop))
+        )
     app.cleanup_ctx.append(
         _background("delivery", lambda app, stop: release_loop(app[SERVICES], stop))
     )
@@ -192,6 +211,16 @@ def _background(
                 await asyncio.wait_for(asyncio.shield(task), app[CONFIG].shutdown_timeout)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+    return ctx
+
+
+def _closing(relay: SessionEndRelay) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await relay.close()
 
     return ctx
 

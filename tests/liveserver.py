@@ -150,6 +150,8 @@ class Deployment:
     )
     # Its own Redis keys and socket.io channel: other test runs on the same Redis stay apart.
     redis_prefix: str = field(default_factory=lambda: f"homeline-test-{secrets.token_hex(6)}")
+    # Settings of this deployment's own (e.g. a short SESSION_IDLE_SECONDS).
+    settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def channel(self) -> str:
@@ -180,6 +182,7 @@ class Deployment:
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
             env["REDIS_PREFIX"] = self.redis_prefix
+        env.update(self.settings)
         return env
 
     def run(self, *args: str) -> str:
@@ -488,6 +491,7 @@ class SocketClient:
         self.last_seq = 0  # every seq up to this one is held
         self._recheck_from: int | None = None  # a push disagreed with what we held here
         self.disconnects = 0
+        self.ended: list[str] = []  # the reasons of `session_ended` notices
         self._changed = threading.Condition()
         self._client: socketio.AsyncClient | None = None
         self._gone: asyncio.Event | None = None
@@ -519,8 +523,12 @@ class SocketClient:
             self.disconnects += 1
             gone.set()
 
+        async def on_session_ended(data: dict[str, Any]) -> None:
+            self.ended.append(str(data.get("reason")))
+
         client.on("event", on_event)
         client.on("disconnect", on_disconnect)
+        client.on("session_ended", on_session_ended)
         await client.connect(
             url,
             auth={"token": self.person.token},

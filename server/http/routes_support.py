@@ -19,6 +19,7 @@ from server.http.parsing import parse_json, parse_query, path_id
 from server.http.schemas_support import (
     AccountSearchQuery,
     AuditQuery,
+    EndSessionsBody,
     RefundBody,
     RefundListQuery,
     RejectBody,
@@ -28,6 +29,7 @@ from server.services import refund_requests, refund_views, support
 from server.services.context import PrincipalKind
 from server.services.refund_requests import CareOrder
 from server.services.refund_views import CareKind, RequestStatus
+from server.services.sessions import do_end_family_sessions
 
 S = PrincipalKind.STAFF
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -227,6 +229,16 @@ async def get_account(request: web.Request) -> web.Response:
     return web.json_response(detail_json(detail))
 
 
+async def end_sessions(request: web.Request) -> web.Response:
+    family_id = path_id(request)
+    body = await parse_json(request, EndSessionsBody)
+    actor = await authenticate(request, S)
+    count = await do_end_family_sessions(
+        request.app[SERVICES], actor, family_account_id=family_id, reason=body.reason
+    )
+    return web.json_response({"ended": count})
+
+
 async def get_statement(request: web.Request) -> web.Response:
     family_id = path_id(request)
     query = parse_query(request, StatementPageQuery)
@@ -360,6 +372,16 @@ def endpoints() -> list[Endpoint]:
             get_account,
             "A family account with its balances and contacts (audited)",
             t,
+            auth="staff",
+            errors=(403,),
+        ),
+        Endpoint(
+            "POST",
+            "/api/v1/staff/accounts/{id}/sessions/end",
+            end_sessions,
+            "Sign a family account out everywhere, closing its live connections (audited)",
+            t,
+            body=EndSessionsBody,
             auth="staff",
             errors=(403,),
         ),

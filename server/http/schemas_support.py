@@ -47,6 +47,12 @@ class RejectBody(Body):
     reason: Reason
 
 
+class EndSessionsBody(Body):
+    """Signing a family account out everywhere: why (audited)."""
+
+    reason: Reason
+
+
 class AuditQuery(Query):
     action: Annotated[str, StringConstraints(min_length=1, max_length=42)] | None = None
     since: AwareDatetime | None = Field(default=None, alias="from")

@@ -29,6 +29,7 @@ from server.services.ratelimit import (
     SIGNUP_PER_ADDRESS,
     enforce,
 )
+from server.services.sessions import end_sessions_in
 from server.services.tokens import digest, new_code, new_token, normalise_code
 from server.storage.models import FamilyAccount, OneTimeCode, Session
 
@@ -294,11 +295,13 @@ async def do_confirm_password_reset(
             .where(FamilyAccount.id == account.id)
             .values(password_hash=password_hash)
         )
-        # A reset ends every session of the account, wherever it is signed in.
-        await tx.execute(
-            delete(Session).where(
-                Session.principal_kind == "family", Session.principal_id == account.id
-            )
+        # A reset ends every session of the account, wherever it is signed in, and every
+        # socket opened with one of them.
+        await end_sessions_in(
+            tx,
+            Session.principal_kind == "family",
+            Session.principal_id == account.id,
+            reason="password_reset",
         )
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.services.context import Principal, Services
-from server.services.notify import Notifier, Recipient, StaffEvent, StreamEvent
+from server.services.notify import Notifier, Recipient, SessionEnded, StaffEvent, StreamEvent
 from server.storage.db import AFTER_COMMIT, BEFORE_COMMIT
 from server.storage.event_models import Event, EventStream
 
@@ -183,7 +183,10 @@ async def publish_committed(notifier: Notifier, events: Sequence[Any]) -> None:
     """Wake sockets for committed events; never fails the caller (the events are durable)."""
     pushed = [e for e in events if isinstance(e, StreamEvent)]
     staff = [e for e in events if isinstance(e, StaffEvent)]
+    ended = [e for e in events if isinstance(e, SessionEnded)]
     try:
+        if ended:
+            await notifier.end_sessions(ended)
         if pushed:
             await notifier.publish(pushed)
         if staff:

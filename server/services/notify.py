@@ -45,6 +45,17 @@ class StaffEvent:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class SessionEnded:
+    """A session that ended (log out, password reset, staff, expiry): every socket opened with
+    it, on every server process and in every namespace, is to be disconnected. Identified by
+    the SHA-256 of its token, as the database stores it; `reason` is told to the client
+    (`signed_out`, `password_reset`, `ended_by_staff`, `expired`)."""
+
+    token_hash: str
+    reason: str = "signed_out"
+
+
 class Notifier(Protocol):
     async def publish(self, events: Sequence[StreamEvent]) -> None:
         """Wake the recipients' sockets (on any server process). Called after commit."""
@@ -54,6 +65,11 @@ class Notifier(Protocol):
         """Tell the facility's staff consoles (on any server process). Called after commit."""
         ...
 
+    async def end_sessions(self, ended: Sequence[SessionEnded]) -> None:
+        """Disconnect the sockets of these sessions (on every server process). Called after
+        commit, and by the sweep that notices expired sessions."""
+        ...
+
 
 class RecordingNotifier:
     """Keeps what it is given; the embedded default before sockets exist, and for tests."""
@@ -61,9 +77,13 @@ class RecordingNotifier:
     def __init__(self) -> None:
         self.published: list[StreamEvent] = []
         self.staff: list[StaffEvent] = []
+        self.ended: list[SessionEnded] = []
 
     async def publish(self, events: Sequence[StreamEvent]) -> None:
         self.published.extend(events)
 
     async def publish_staff(self, events: Sequence[StaffEvent]) -> None:
         self.staff.extend(events)
+
+    async def end_sessions(self, ended: Sequence[SessionEnded]) -> None:
+        self.ended.extend(ended)

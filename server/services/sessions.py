@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.audit import record_staff_action
 from server.errors import Forbidden, Unauthenticated
 from server.services.context import Principal, PrincipalKind, Services, StaffRole
+from server.services.notify import SessionEnded
 from server.services.ratelimit import (
     LOGIN_PER_ACCOUNT,
     LOGIN_PER_ADDRESS,
@@ -18,7 +20,9 @@ from server.services.ratelimit import (
     TABLET_PER_RESIDENT,
     reserve,
 )
+from server.services.support import access_family_in, check_care_staff
 from server.services.tokens import digest, new_token
+from server.storage.db import AFTER_COMMIT
 from server.storage.models import FamilyAccount, Resident, Session, Staff
 
 # Only touch a session's last-seen time this often: a write per request would be waste.
@@ -150,28 +154,54 @@ def staff_principal(staff: Staff) -> Principal:
 class ActiveSession:
     principal: Principal
     csrf_token: str
+    token_hash: str
+    # When the session ends if nothing touches it again (the earlier of its absolute end and
+    # its idle end): the socket sweep re-checks it then.
+    ends_at: datetime
 
 
-async def access_session(svc: Services, *, token: str) -> ActiveSession:
+async def access_session(svc: Services, *, token: str, touch: bool = True) -> ActiveSession:
     """The live session for `token`, or Unauthenticated (expired, idle too long, ended)."""
+    return await access_session_by_hash(svc, token_hash=digest(token), touch=touch)
+
+
+async def access_session_by_hash(
+    svc: Services, *, token_hash: str, touch: bool = True
+) -> ActiveSession:
+    """The live session whose token hashes to `token_hash`, or Unauthenticated. `touch` counts
+    this as use (it keeps an idle session alive); a socket's passive traffic does not."""
     now = svc.clock.now()
-    key = digest(token)
     async with svc.db.read() as tx:
-        session = await tx.get(Session, key)
+        session = await tx.get(Session, token_hash)
         if session is None:
             raise Unauthenticated("Please sign in.")
-        idle_limit = session.last_seen_at + timedelta(seconds=svc.config.session_idle_seconds)
-        if now >= session.expires_at or now >= idle_limit:
+        if now >= session_end(svc, session):
             raise Unauthenticated("Your session has ended. Please sign in again.", code="expired")
         principal = await _principal(tx, session)
     if principal is None:
         raise Unauthenticated("Please sign in.")
-    if now - session.last_seen_at >= TOUCH_INTERVAL:
+    last_seen = session.last_seen_at
+    if touch and now - last_seen >= TOUCH_INTERVAL:
+        last_seen = now
         async with svc.db.transaction() as tx:
             await tx.execute(
-                update(Session).where(Session.token_hash == key).values(last_seen_at=now)
+                update(Session).where(Session.token_hash == token_hash).values(last_seen_at=now)
             )
-    return ActiveSession(principal=principal, csrf_token=session.csrf_token)
+    ends_at = min(
+        session.expires_at, last_seen + timedelta(seconds=svc.config.session_idle_seconds)
+    )
+    return ActiveSession(
+        principal=principal,
+        csrf_token=session.csrf_token,
+        token_hash=token_hash,
+        ends_at=ends_at,
+    )
+
+
+def session_end(svc: Services, session: Session) -> datetime:
+    """When this session ends unless it is used again: its absolute end or its idle end."""
+    idle_end = session.last_seen_at + timedelta(seconds=svc.config.session_idle_seconds)
+    return min(session.expires_at, idle_end)
 
 
 async def _principal(tx: AsyncSession, session: Session) -> Principal | None:
@@ -198,9 +228,68 @@ async def _principal(tx: AsyncSession, session: Session) -> Principal | None:
     return staff_principal(staff)
 
 
+async def access_session_ends(
+    svc: Services, *, token_hashes: Collection[str]
+) -> dict[str, datetime]:
+    """When each of these sessions ends if untouched; sessions that have ended (or never
+    were) are left out. For the socket sweep: one query per 500 sessions."""
+    now = svc.clock.now()
+    idle = timedelta(seconds=svc.config.session_idle_seconds)
+    hashes = list(token_hashes)
+    out: dict[str, datetime] = {}
+    async with svc.db.read() as tx:
+        for start in range(0, len(hashes), 500):
+            rows = await tx.execute(
+                select(Session.token_hash, Session.last_seen_at, Session.expires_at).where(
+                    Session.token_hash.in_(hashes[start : start + 500])
+                )
+            )
+            for token_hash, last_seen, expires in rows:
+                ends_at = min(expires, last_seen + idle)
+                if ends_at > now:
+                    out[token_hash] = ends_at
+    return out
+
+
 async def do_logout(svc: Services, *, token: str) -> None:
     async with svc.db.transaction() as tx:
-        await tx.execute(delete(Session).where(Session.token_hash == digest(token)))
+        await end_sessions_in(tx, Session.token_hash == digest(token), reason="signed_out")
+
+
+async def end_sessions_in(tx: AsyncSession, *where: ColumnElement[bool], reason: str) -> int:
+    """End the sessions that match, in the caller's transaction: their rows go, and once the
+    transaction commits every socket opened with them is disconnected, on every process."""
+    ended = (await tx.scalars(delete(Session).where(*where).returning(Session.token_hash))).all()
+    tx.info.setdefault(AFTER_COMMIT, []).extend(SessionEnded(h, reason=reason) for h in ended)
+    return len(ended)
+
+
+async def do_end_family_sessions(
+    svc: Services, actor: Principal, *, family_account_id: int, reason: str
+) -> int:
+    """Customer care signs a family account out everywhere (a lost phone, a shared
+    computer, a suspected takeover). Audited with the reason; the count of ended sessions."""
+    check_care_staff(actor)
+    async with svc.db.transaction() as tx:
+        family = await access_family_in(tx, actor, family_account_id=family_account_id)
+        count = await end_sessions_in(
+            tx,
+            Session.principal_kind == PrincipalKind.FAMILY.value,
+            Session.principal_id == family.id,
+            reason="ended_by_staff",
+        )
+        await record_staff_action(
+            tx,
+            staff=actor,
+            at=svc.clock.now(),
+            action="account.sessions_ended",
+            facility_id=actor.facility_id,
+            target_type="family_account",
+            target_id=family.id,
+            reason=reason,
+            details={"sessions": count},
+        )
+    return count
 
 
 async def do_purge_expired_sessions(svc: Services) -> int:

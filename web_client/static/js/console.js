@@ -1,9 +1,13 @@
-// The staff console at /console: staff sign in and see the pages their role may use.
+// The staff console at /console: staff sign in and see the pages their role may use. Which
+// those are comes from the server's permission table (server/domain/permissions.py, the
+// README's "Who may do what"): the principal carries the actions its role may take, and each
+// page shows when the person may take the action that opens it (VIEW_ACTIONS). So:
 //
 //   reviewer        review queue, contacts (read only), the policy (read only), reports, tariff
 //   facility admin  all of the facility's pages: contacts, review, policy, appeals, blocks,
 //                   audit, reports, customer care, tariff
-//   support         customer care, audit, reports, and the policy and tariff (read only)
+//   support         customer care, contacts and appeals (read only), audit, reports, and the
+//                   policy and tariff (read only); global support also blocks (any facility)
 //
 // Each page lives in its own module (console-*.js, care.js, tariff.js); this one signs in,
 // routes by the address's hash (#/review, #/policy, ...), keeps the navigation to what the
@@ -14,7 +18,7 @@ import { post, signOut } from "./api.js";
 import { CARE_ROLES, setupCare } from "./care.js";
 import { setupAudit } from "./console-audit.js";
 import { setupAppeals, setupBlocks } from "./console-cases.js";
-import { isAdmin, isReviewer, setupReasonDialog } from "./console-common.js";
+import { isReviewer, may, setupReasonDialog } from "./console-common.js";
 import { setupContacts } from "./console-contacts.js";
 import { setupPolicy } from "./console-policy.js";
 import { setupReports } from "./console-reports.js";
@@ -40,23 +44,29 @@ const VIEWS = {
   tariff: "Tariff",
 };
 
-// The first one is where the role lands after signing in.
-const ROLE_VIEWS = {
-  facility_admin: ["contacts", "review", "policy", "appeals", "blocks", "audit", "reports", "care", "tariff"],
-  reviewer: ["review", "contacts", "policy", "reports", "tariff"],
-  support: ["care", "audit", "reports", "policy", "tariff"],
+// Each page, and the action of the permission table that opens it.
+const VIEW_ACTIONS = {
+  review: "review",
+  contacts: "contact.read",
+  care: "care.read",
+  policy: "policy.read",
+  appeals: "appeal.read",
+  blocks: "family.block",
+  audit: "audit.read",
+  reports: "report.read",
+  tariff: "tariff.read",
 };
 
-/** The views this person may open, in the order of their navigation. */
+// Where each role lands after signing in.
+const LANDING = { facility_admin: "contacts", reviewer: "review", support: "care" };
+
+/** The views this person may open; the first is where they land. */
 function viewsOf(principal) {
   if (!principal) return [];
-  const views = ROLE_VIEWS[principal.role] || ["contacts", "tariff"];
-  return views.filter((v) => {
-    if (v === "care") return CARE_ROLES.has(principal.role);
-    if (v === "review") return isReviewer(principal);
-    if (v === "appeals" || v === "blocks") return isAdmin(principal);
-    return true;
-  });
+  const views = Object.keys(VIEWS).filter((v) => v !== "review" || isReviewer(principal))
+    .filter((v) => may(principal, VIEW_ACTIONS[v]));
+  const first = LANDING[principal.role];
+  return views.includes(first) ? [first, ...views.filter((v) => v !== first)] : views;
 }
 
 function show(principal, message = "", kind = "ok") {
@@ -92,20 +102,21 @@ function openFeeds(principal) {
         if (!$("#view-contacts").hidden) pages.contacts.load();
         if (!$("#view-care").hidden) care.refreshMoney();
       },
+      onSessionEnded: (message) => show(null, message, "info"),
     });
   }
   if (!state.staffLive && isReviewer(principal)) {
     review.prime();
-    if (isAdmin(principal)) appeals.prime();
+    if (may(principal, "appeal.read")) appeals.prime();
     state.staffLive = connectStaff({
       onEvent: (name, data) => {
         if (name === "review.held") review.held(data);
         else if (name === "review.decided") review.decided(data);
-        else if (name.startsWith("appeal.") && isAdmin(state.principal)) appeals.changed();
+        else if (name.startsWith("appeal.") && may(state.principal, "appeal.read")) appeals.changed();
       },
       onState: (feed) => {
         review.feed(feed);
-        if (feed === "live" && isAdmin(state.principal)) appeals.changed();
+        if (feed === "live" && may(state.principal, "appeal.read")) appeals.changed();
       },
     });
   }

@@ -127,6 +127,7 @@ function setPrincipal(principal) {
         refreshVisibleList();
         if (!$("#view-wallet").hidden) wallet.refresh();
       },
+      onSessionEnded: (message) => sessionEnded(message),
     });
     state.live.ready.then(() => conversation.loadUnread());
   } else if (!principal && state.live) {
@@ -143,9 +144,9 @@ function refreshVisibleList() {
   if (!$("#view-contacts").hidden) loadContacts();
 }
 
-function sessionEnded() {
+function sessionEnded(message = "Your session has ended. Please sign in again.") {
   setPrincipal(null);
-  flash("Your session has ended. Please sign in again.", "info");
+  flash(message, "info");
   go("login");
 }
 

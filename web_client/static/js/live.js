@@ -9,6 +9,11 @@
 // newest seq read over HTTP before the pages load their data (`ready`), so nothing that
 // happens between a page's first load and the socket's first connection is missed.
 //
+// When the session ends (signed out here or elsewhere, password changed, ended by customer
+// care, timed out), the server says why (`session_ended`) and closes the socket: we stop
+// reconnecting and hand the reason, in words, to `onSessionEnded` (each app shows its sign-in
+// page with it; by default the page reloads).
+//
 // socket.io is imported lazily: if it cannot load, the apps still work without live updates.
 
 import { get } from "./api.js";
@@ -18,6 +23,14 @@ const LABELS = {
   live: "Live",
   offline: "Offline, reconnecting…",
   restarting: "Server restarting, reconnecting…",
+  ended: "Signed out",
+};
+// Why the server ended the session (`session_ended {reason}`), in the user's words.
+const ENDED = {
+  signed_out: "You signed out on this device.",
+  password_reset: "Your password was changed, so every device was signed out.",
+  ended_by_staff: "Customer care signed your account out of every device.",
+  expired: "Your session ended. Please sign in again.",
 };
 const ACK_DELAY_MS = 250;
 const SEND_TIMEOUT_MS = 10000;
@@ -34,7 +47,12 @@ export class LiveError extends Error {
 
 export function connectLive(
   indicator,
-  { onEvent = () => {}, onReconnect = () => {}, onSync = () => {} } = {},
+  {
+    onEvent = () => {},
+    onReconnect = () => {},
+    onSync = () => {},
+    onSessionEnded = () => location.reload(),
+  } = {},
 ) {
   let socket = null;
   let closed = false;
@@ -164,6 +182,13 @@ export function connectLive(
         setTimeout(() => {
           if (!closed && !socket.connected) socket.connect();
         }, wait);
+      });
+      socket.on("session_ended", (data) => {
+        closed = true;
+        clearTimeout(ackTimer);
+        show("ended");
+        socket.disconnect();
+        onSessionEnded(ENDED[data?.reason] || ENDED.expired);
       });
       socket.on("disconnect", (reason) => {
         if (closed) return;

@@ -43,6 +43,7 @@ function show(principal, message = "", kind = "ok") {
           loadContacts();
           loadMoney();
         },
+        onSessionEnded: (message) => show(null, message, "info"),
       });
       state.live.ready.then(() => conversation.loadUnread());
     }
