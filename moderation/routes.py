@@ -23,7 +23,7 @@ from moderation.policy_checks import policy_from_json
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
 from server.http.auth import authenticate
-from server.http.parsing import Body, parse_json, parse_query, path_id
+from server.http.parsing import Body, Id, parse_json, parse_query, path_id
 from server.http.schemas_messages import MessageHistoryQuery
 from server.services import conversations
 from server.services.context import PrincipalKind
@@ -49,7 +49,7 @@ class PolicyRuleBody(Body):
 
 
 class PolicyRestrictionBody(Body):
-    resident_id: int
+    resident_id: Id
     kind: Annotated[str, Field(max_length=40, description="review_all or no_messaging")]
     until: Annotated[
         str | None, Field(description="last day it applies, YYYY-MM-DD; null: no end")

@@ -12,9 +12,9 @@ from moderation import appeals, blocks, privilege
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
 from server.http.auth import authenticate
-from server.http.parsing import Body, Query, parse_json, parse_query, path_id
+from server.http.parsing import Body, Id, Query, parse_json, parse_query, path_id
 from server.http.routes_contacts import contact_json
-from server.http.schemas import BlockReason, Id, OptionalDate
+from server.http.schemas import BlockReason, OptionalDate
 from server.services.context import PrincipalKind
 from server.services.events import recipient_of
 from server.services.message_views import message_json

@@ -9,6 +9,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from server.http.parsing import ID_PATTERN, MAX_ID
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 ERROR_SCHEMA = {
@@ -26,6 +28,9 @@ ERROR_SCHEMA = {
         }
     },
 }
+# A path id: what the route table matches (ASCII digits) and what an id can be (1 to MAX_ID);
+# anything else is 404.
+PATH_ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 STATUS_TEXT = {
     200: "OK",
     201: "Created",
@@ -43,6 +48,7 @@ STATUS_TEXT = {
     422: "Invalid fields",
     429: "Too many attempts; see Retry-After",
     502: "An upstream service (the payment processor) did not answer; retry with the same key",
+    503: "Not ready (the database does not answer)",
 }
 
 
@@ -57,6 +63,8 @@ class Endpoint:
     query: type[BaseModel] | None = None
     auth: str | None = None  # "family", "resident", "staff", "any" or None (public)
     ok: int = 200
+    # Other success statuses, e.g. 200 when a retry finds what the first request created (201).
+    also_ok: tuple[int, ...] = ()
     errors: tuple[int, ...] = ()
     produces: str = "application/json"
 
@@ -69,8 +77,14 @@ class Api:
         self.endpoints.append(endpoint)
 
     def mount(self, router: web.UrlDispatcher) -> None:
+        """Every path parameter is an id: the route matches ASCII digits only, so another
+        segment ("export", "²") is not taken for one, and the Allow header of a fixed path
+        next to `{id}` (/messages/export beside /messages/{id}) lists only its own methods."""
         for e in self.endpoints:
-            router.add_route(e.method, e.path, e.handler)
+            path = e.path
+            for name in _path_params(e.path):
+                path = path.replace(f"{{{name}}}", f"{{{name}:{ID_PATTERN}}}")
+            router.add_route(e.method, path, e.handler)
 
     def openapi(self, *, server_url: str) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
@@ -88,7 +102,7 @@ class Api:
                 "responses": self._responses(e),
             }
             params = [
-                {"name": n, "in": "path", "required": True, "schema": {"type": "integer"}}
+                {"name": n, "in": "path", "required": True, "schema": PATH_ID_SCHEMA}
                 for n in _path_params(e.path)
             ]
             if e.query is not None:
@@ -134,7 +148,10 @@ class Api:
         ok_content: dict[str, Any] = (
             {} if e.ok in (204, 303) else {"content": {e.produces: {"schema": {}}}}
         )
-        out: dict[str, Any] = {str(e.ok): {"description": STATUS_TEXT[e.ok], **ok_content}}
+        out: dict[str, Any] = {
+            str(code): {"description": STATUS_TEXT[code], **ok_content}
+            for code in (e.ok, *e.also_ok)
+        }
         codes = set(e.errors)
         if e.body is not None:
             codes |= {400, 413, 415, 422}

@@ -3,38 +3,70 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from server.errors import BadRequest, FieldErrors, NotFound, TooLarge, UnsupportedMedia
 
 MAX_JSON_BYTES = 64 * 1024
+# Ids are 64-bit signed integers in the database (BIGINT on PostgreSQL, INTEGER on SQLite): a
+# larger one cannot name anything, and PostgreSQL would refuse to even compare it.
+MAX_ID = 2**63 - 1
+# The one id type of every request shape (bodies, query strings); path ids: `path_id`.
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+# What the route table lets through as a `{name}` path segment: ASCII digits only (str.isdigit
+# would also take a superscript two or a fullwidth one), at most as many as MAX_ID has.
+ID_PATTERN = "[0-9]{1,19}"
+UNPAIRED_SURROGATE = "Must be Unicode text (an unpaired surrogate is not a character)."
 M = TypeVar("M", bound=BaseModel)
 
 
-def _refuse_nul(value: Any) -> Any:
-    # PostgreSQL text can neither store nor compare U+0000: refuse it here, with the
-    # field's name, rather than fail in the database with a 500.
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("Must not contain the NUL character.")
+def _text_problem(value: Any) -> str | None:
+    """What is wrong with the text in `value` (a string, or strings inside lists and
+    objects), or None. PostgreSQL text can neither store nor compare U+0000, and an unpaired
+    surrogate is not a character at all (it cannot be encoded as UTF-8): refuse them here,
+    with the field's name, rather than fail in the database or an export with a 500."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "Must not contain the NUL character."
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return UNPAIRED_SURROGATE
+        return None
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            if problem := _text_problem(item):
+                return problem
+    return None
+
+
+def _refuse_bad_text(value: Any) -> Any:
+    if problem := _text_problem(value):
+        raise ValueError(problem)
     return value
 
 
 class Body(BaseModel):
-    """Base for JSON request bodies: unknown fields, wrong types and NUL characters are
-    refused."""
+    """Base for JSON request bodies: unknown fields, wrong types, NUL characters and unpaired
+    surrogates (at any depth) are refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    _no_nul = field_validator("*", mode="after")(_refuse_nul)
+    # After: a nested Body checks its own fields (and a before-validator would not work on
+    # the discriminator of a tagged union).
+    _no_bad_text = field_validator("*", mode="after")(_refuse_bad_text)
 
 
 class Query(BaseModel):
-    """Base for query strings: values arrive as text, so numbers are converted; NUL refused."""
+    """Base for query strings: values arrive as text, so numbers are converted; NUL characters
+    and unpaired surrogates refused."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
-    _no_nul = field_validator("*", mode="before")(_refuse_nul)
+    _no_bad_text = field_validator("*", mode="before")(_refuse_bad_text)
 
 
 def _sentence(error: Any) -> str:
@@ -46,6 +78,8 @@ def _sentence(error: Any) -> str:
         return "Unknown field."
     if kind == "string_type":
         return "Must be text."
+    if kind == "string_unicode":
+        return UNPAIRED_SURROGATE
     if kind == "bool_type":
         return "Must be true or false."
     if kind in ("int_type", "int_parsing", "int_from_float"):
@@ -82,9 +116,12 @@ async def parse_json(request: web.Request, model: type[M], *, limit: int = MAX_J
         raise UnsupportedMedia("Send the body as application/json.")
     raw = await _read_body(request, limit)
     try:
-        data = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        # RecursionError: nesting deeper than the decoder's stack is malformed input, not a 500.
+        data = json.loads(raw or b"{}", parse_constant=_not_json)
+    except (ValueError, RecursionError):
+        # ValueError covers every decoding error: bad syntax (JSONDecodeError), bytes that are
+        # not UTF-8 (UnicodeDecodeError), an integer longer than Python converts (over 4,300
+        # digits) and NaN or Infinity (not JSON). RecursionError: nesting deeper than the
+        # decoder's stack. All are malformed input, not a 500.
         raise BadRequest("The request body is not valid JSON.", code="malformed_json") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.", code="malformed_json")
@@ -92,6 +129,10 @@ async def parse_json(request: web.Request, model: type[M], *, limit: int = MAX_J
         return model.model_validate(data)
     except ValidationError as exc:
         raise field_errors(exc) from None
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
@@ -115,11 +156,16 @@ def parse_query(request: web.Request, model: type[M]) -> M:
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
-    """An id from the path. Anything that is not a plausible id is simply not found."""
+    """An id from the path. Anything that is not a plausible id (ASCII digits, 1 to MAX_ID) is
+    simply not found. The route table already lets only ASCII digits through (ID_PATTERN);
+    this is the same rule for a route mounted without it."""
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_ID)):
         raise NotFound("Not found.")
-    return int(raw)
+    value = int(raw)
+    if not 1 <= value <= MAX_ID:
+        raise NotFound("Not found.")
+    return value
 
 
 def client_address(request: web.Request, *, trust_proxy: bool) -> str:

@@ -115,12 +115,13 @@ def endpoints() -> list[Endpoint]:
             "POST",
             "/api/v1/contacts",
             request_contact,
-            "Ask to connect with a resident (a retry returns the pending request; 403 `blocked` "
-            "when the family is blocked at the resident's facility)",
+            "Ask to connect with a resident (201; a retry answers 200 with the pending request; "
+            "403 `blocked` when the family is blocked at the resident's facility)",
             t,
             body=ContactRequestBody,
             auth="family",
             ok=201,
+            also_ok=(200,),
             errors=(403, 404, 409),
         ),
         Endpoint(

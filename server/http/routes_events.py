@@ -10,12 +10,12 @@ from pydantic import Field
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
 from server.http.auth import authenticate
-from server.http.parsing import Query, parse_query
+from server.http.parsing import MAX_ID, Query, parse_query
 from server.services.events import MAX_PAGE, access_events, recipient_of
 
 
 class EventsQuery(Query):
-    since: Annotated[int, Field(ge=0, le=2**62)] = 0
+    since: Annotated[int, Field(ge=0, le=MAX_ID)] = 0
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = MAX_PAGE
 
 

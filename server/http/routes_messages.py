@@ -149,6 +149,7 @@ def endpoints() -> list[Endpoint]:
             body=MessageBody,
             auth="family|resident",
             ok=201,
+            also_ok=(200,),
             errors=(402, 403, 404, 409, 413),
         ),
         Endpoint(

@@ -43,7 +43,7 @@ def endpoints() -> list[Endpoint]:
     t = "operations"
     return [
         Endpoint("GET", "/healthz", healthz, "Liveness", t),
-        Endpoint("GET", "/readyz", readyz, "Readiness: the database answers", t),
+        Endpoint("GET", "/readyz", readyz, "Readiness: the database answers", t, errors=(503,)),
         Endpoint("GET", "/metrics", metrics, "Prometheus metrics", t, produces="text/plain"),
         Endpoint("GET", "/api/openapi.json", openapi, "This document", t),
     ]

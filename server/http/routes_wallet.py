@@ -19,7 +19,7 @@ from server.domain.tariff import Channel
 from server.errors import FieldErrors
 from server.http.api import Endpoint
 from server.http.auth import authenticate
-from server.http.parsing import Body, Query, parse_json, parse_query
+from server.http.parsing import Body, Id, Query, parse_json, parse_query
 from server.services import deposits, wallet
 from server.services.context import PrincipalKind
 from server.services.deposit_accounts import AccountSpec, AccountType
@@ -33,7 +33,6 @@ CSV_MAX_LINES = 10_000
 
 # --- request shapes -----------------------------------------------------------------------
 
-Id = Annotated[int, Field(ge=1, le=2**62)]
 Cents = Annotated[int, Field(ge=1, le=MAX_CENTS)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ClientId = Annotated[str, Field(min_length=1, max_length=100)]
@@ -381,6 +380,7 @@ def endpoints() -> list[Endpoint]:
             body=DepositBody,
             auth="family",
             ok=201,
+            also_ok=(200,),
             errors=(402, 403, 404, 409, 502),
         ),
         Endpoint(
@@ -392,6 +392,7 @@ def endpoints() -> list[Endpoint]:
             body=StaffDepositBody,
             auth="staff",
             ok=201,
+            also_ok=(200,),
             errors=(403, 404, 409),
         ),
     ]

@@ -12,10 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, StringConstraints
 
-from server.http.parsing import Body, Query
+from server.http.parsing import Body, Id, Query
 
 Text = Annotated[str, Field(max_length=1000)]
-Id = Annotated[int, Field(ge=1, le=2**62)]
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 

@@ -6,8 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from server.http.parsing import Body, Query
-from server.http.schemas import Id
+from server.http.parsing import Body, Id, Query
 
 ClientId = Annotated[str, Field(min_length=1, max_length=100)]
 

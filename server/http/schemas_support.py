@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from server.domain.money import MAX_CENTS
-from server.http.parsing import Body, Query
-from server.http.schemas import Id
+from server.http.parsing import Body, Id, Query
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
