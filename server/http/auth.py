@@ -9,6 +9,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from server.appkeys import CONFIG, SERVICES
+from server.domain.permissions import actions_of
 from server.errors import Forbidden, Unauthenticated
 from server.services.context import Principal, PrincipalKind
 from server.services.sessions import NewSession, access_session
@@ -90,10 +91,13 @@ def clear_session_cookies(response: web.StreamResponse) -> None:
 
 
 def principal_json(p: Principal) -> dict[str, object]:
+    """Who is signed in, with what their role may do (the permission table's actions), so
+    that the console shows each person the pages the server will let them use."""
     return {
         "kind": p.kind.value,
         "id": p.id,
         "display_name": p.display_name,
         "facility_id": p.facility_id,
         "role": p.role.value if p.role else None,
+        "may": [action.value for action in actions_of(p.acting_role)],
     }

@@ -421,8 +421,9 @@ def test_global_support_sees_care_audit_reports_and_reads_the_policy(
 ) -> None:
     support = new_context().new_page()
     console_sign_in(support, "support", "demo-support-pass")
+    # The pages the permission table gives global support (README: "Who may do what").
     expect(nav_links(support)).to_have_text(
-        ["Customer care", "Policy", "Audit", "Reports", "Tariff"]
+        ["Contacts", "Customer care", "Policy", "Appeals", "Blocks", "Audit", "Reports", "Tariff"]
     )
     expect(support.get_by_role("heading", name="Customer care")).to_be_visible()
     nav_links(support).filter(has_text="Reports").click()
@@ -434,5 +435,13 @@ def test_global_support_sees_care_audit_reports_and_reads_the_policy(
     expect(picker.get_by_label("Facility")).to_have_value(str(live_server.facility_id))
     expect(support.locator("#policy-readonly")).to_be_visible()
     expect(support.locator("#policy-form").get_by_role("button")).to_have_count(0)
+    # Appeals: read, not decided. Blocks: for the facility they choose.
+    nav_links(support).filter(has_text="Appeals").click()
+    expect(support.get_by_role("heading", name="Appeals")).to_be_visible()
+    expect(support.locator("#appeals-list").get_by_role("button")).to_have_count(0)
+    nav_links(support).filter(has_text="Blocks").click()
+    picker = support.get_by_role("form", name="Choose a facility for its blocks")
+    expect(picker.get_by_label("Facility")).to_have_value(str(live_server.facility_id))
+    expect(support.get_by_role("button", name="Block the account")).to_be_visible()
     support.goto("/console#/review")  # not theirs: the console shows their first page
     expect(support.get_by_role("heading", name="Customer care")).to_be_visible()

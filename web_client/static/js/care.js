@@ -8,7 +8,6 @@ import { bindForm, clearErrors, el, fieldError, setStatus, statusOf } from "./fo
 import { formatCents, formatWhen, kindLabel, kindPrefix, newClientId, parseDollars } from "./money.js";
 
 const $ = (selector) => document.querySelector(selector);
-export const CARE_ROLES = new Set(["support", "facility_admin"]);
 
 export function setupCare({ sessionEnded, me }) {
   const state = {

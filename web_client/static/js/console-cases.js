@@ -1,12 +1,23 @@
-// Two facility-admin pages: appeals (#/appeals), where a sender's request to look again at a
-// rejected message is upheld or overturned with a reason (overturning delivers it, free), and
-// blocked family accounts (#/blocks), where a family account is blocked for the whole facility
-// with a reason and an optional last day, and a block is lifted with a reason.
+// Two pages of cases: appeals (#/appeals), where a sender's request to look again at a
+// rejected message is upheld or overturned with a reason by a facility admin (overturning
+// delivers it, free; support staff read the list), and blocked family accounts (#/blocks),
+// where a family account is blocked for the whole facility with a reason and an optional last
+// day, and a block is lifted with a reason (facility admins; global support, who choose the
+// facility). Who may is the server's permission table, carried by the principal (`may`).
 
 import { ApiError, api, get, post } from "./api.js";
 import { bindForm, el, fieldError, setStatus } from "./forms.js";
 import { formatWhen } from "./money.js";
-import { checkReason, checkUntil, ender, formatDay, isAdmin } from "./console-common.js";
+import {
+  checkReason,
+  checkUntil,
+  ender,
+  fillFacilities,
+  forgetFacilities,
+  formatDay,
+  isGlobal,
+  may,
+} from "./console-common.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -29,7 +40,7 @@ export function setupAppeals({ sessionEnded, me, reasonDialog }) {
   }
 
   async function load() {
-    if (!isAdmin(me())) return;
+    if (!may(me(), "appeal.read")) return;
     try {
       const { items } = await get("/api/v1/staff/appeals");
       $("#appeals-list").replaceChildren(...items.map(appealItem));
@@ -88,7 +99,7 @@ export function setupAppeals({ sessionEnded, me, reasonDialog }) {
     );
     overturn.addEventListener("click", () => decide(appeal, "overturn", overturn, from, to));
     uphold.addEventListener("click", () => decide(appeal, "uphold", uphold, from, to));
-    item.append(el("div", { class: "actions" }, overturn, uphold));
+    if (may(me(), "appeal.decide")) item.append(el("div", { class: "actions" }, overturn, uphold));
     return item;
   }
 
@@ -142,10 +153,28 @@ export function setupBlocks({ sessionEnded, me, reasonDialog }) {
   const ended = ender(sessionEnded);
   const status = $("#blocks-status");
   const form = $("#blocks-form");
-  const url = () => `/api/v1/staff/facilities/${me().facility_id}/blocks`;
+  const picker = $("#blocks-facility");
+  const facilityId = () => (isGlobal(me()) ? Number(picker.value) : me().facility_id);
+  const url = () => `/api/v1/staff/facilities/${facilityId()}/blocks`;
+
+  /** Global support choose the facility (`facility`: one to pick); false: none to choose. */
+  async function prepare(facility) {
+    const global = isGlobal(me());
+    $("#blocks-facility-form").hidden = !global;
+    picker.disabled = !global;
+    if (!global) return true;
+    if (!(await fillFacilities(picker))) {
+      setStatus(status, "There is no facility yet.", "info");
+      return false;
+    }
+    if (facility && [...picker.options].some((o) => o.value === String(facility))) {
+      picker.value = String(facility);
+    }
+    return true;
+  }
 
   async function load() {
-    if (!isAdmin(me())) return;
+    if (!may(me(), "family.block")) return;
     try {
       const data = await get(url());
       const blocks = data.items || data.blocks || [];
@@ -223,10 +252,22 @@ export function setupBlocks({ sessionEnded, me, reasonDialog }) {
   });
 
   $("#blocks-refresh").addEventListener("click", load);
+  picker.addEventListener("change", load);
+  $("#blocks-facility-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    load();
+  });
 
   return {
-    /** `account`: a family account number to fill in (from a contact's link). */
-    async show(account) {
+    /** `account`: a family account number to fill in (from a contact's link); `facility`:
+     *  the contact's facility, for global support. */
+    async show(account, facility) {
+      try {
+        if (!(await prepare(facility))) return;
+      } catch (error) {
+        if (!ended(error)) setStatus(status, error.message, "error");
+        return;
+      }
       if (account) {
         form.reset();
         form.elements.namedItem("family_account_id").value = account;
@@ -236,6 +277,7 @@ export function setupBlocks({ sessionEnded, me, reasonDialog }) {
     },
     reset() {
       form.reset();
+      forgetFacilities(picker);
       $("#blocks-list").replaceChildren();
       setStatus(status, "");
     },

@@ -10,16 +10,18 @@ const $ = (selector) => document.querySelector(selector);
 export const MIN_REASON = 3;
 export const MAX_REASON = 500;
 
-export function isAdmin(principal) {
-  return Boolean(principal && principal.role === "facility_admin" && principal.facility_id != null);
+/**
+ * Whether the server's permission table (server/domain/permissions.py) lets this person take
+ * `action` ("review", "family.block", ...): the principal carries its actions in `may`, so the
+ * console never keeps a second copy of who may do what.
+ */
+export function may(principal, action) {
+  return Boolean(principal && Array.isArray(principal.may) && principal.may.includes(action));
 }
 
+/** Works a facility's review queue (and so hears its live feed). */
 export function isReviewer(principal) {
-  return Boolean(
-    principal &&
-    (principal.role === "reviewer" || principal.role === "facility_admin") &&
-    principal.facility_id != null,
-  );
+  return may(principal, "review") && principal.facility_id != null;
 }
 
 /** Staff whose work is not tied to one facility (global support). */

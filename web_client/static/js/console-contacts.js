@@ -1,12 +1,13 @@
-// Contacts in the console (#/contacts): the facility's contacts with their status. Facility
-// administrators also block a contact (with a reason and an optional last day) and reinstate
-// it, mark one as privileged (legal counsel with a bar number, or an abuse reporting line) and
-// revoke that, and go to blocking the family account for the whole facility. Reviewers read
-// the list. Every change is audited by the server with the reason given here.
+// Contacts in the console (#/contacts): the facility's contacts with their status. Those the
+// permission table lets block (facility administrators; global support) block a contact (with
+// a reason and an optional last day), reinstate it and go to blocking the family account for
+// the whole facility; facility administrators also mark one as privileged (legal counsel with
+// a bar number, or an abuse reporting line) and revoke that. Everyone else reads the list.
+// Every change is audited by the server with the reason given here.
 
 import { api, get, post } from "./api.js";
 import { bindForm, clearErrors, el, fieldError, setStatus, statusOf } from "./forms.js";
-import { checkReason, checkUntil, ender, formatDay, isAdmin } from "./console-common.js";
+import { checkReason, checkUntil, ender, formatDay, may } from "./console-common.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -93,7 +94,10 @@ export function setupContacts({ sessionEnded, me, reasonDialog }) {
         ),
       ),
     );
-    if (!isAdmin(me())) return item; // reviewers read only
+    const principal = me();
+    const blocks = may(principal, "contact.block");
+    const privileges = may(principal, "privilege.manage");
+    if (!blocks && !privileges) return item; // read only
     const who = describeContact(contact);
     const buttons = [];
     const button = (text, label, kind, action) => {
@@ -102,19 +106,22 @@ export function setupContacts({ sessionEnded, me, reasonDialog }) {
       buttons.push(b);
     };
     // No other button's name says "block": "Block" alone names the one that blocks.
-    if (contact.status === "blocked")
+    if (blocks && contact.status === "blocked")
       button("Reinstate…", "Reinstate", "secondary", (b) => openUnblock(contact, b));
-    else button("Block", "Block", "danger", (b) => openBlock(contact, b));
-    if (contact.privileged)
+    else if (blocks) button("Block", "Block", "danger", (b) => openBlock(contact, b));
+    if (privileges && contact.privileged)
       button("Revoke privilege…", "Revoke the privilege of", "secondary", (b) => openRevoke(contact, b));
-    else if (contact.status === "approved" || contact.status === "pending") {
+    else if (privileges && (contact.status === "approved" || contact.status === "pending")) {
       button("Mark privileged…", "Mark as privileged:", "secondary", (b) => openPrivilege(contact, b));
     }
-    const family = el(
-      "a",
-      { href: `#/blocks/${contact.family.id}`, class: "button secondary" },
-      `Block family account ${contact.family.id}…`,
-    );
+    const facility = contact.facility?.id ?? contact.facility_id;
+    const family = may(principal, "family.block")
+      ? el(
+          "a",
+          { href: `#/blocks/${contact.family.id}/${facility}`, class: "button secondary" },
+          `Block family account ${contact.family.id}…`,
+        )
+      : null;
     item.append(el("div", { class: "actions" }, buttons, family));
     return item;
   }

@@ -12,7 +12,7 @@
 import { ApiError, get, put } from "./api.js";
 import { bindForm, clearErrors, el, fieldError, setStatus, statusOf } from "./forms.js";
 import { formatWhen } from "./money.js";
-import { ender, fillFacilities, forgetFacilities, isGlobal, plural } from "./console-common.js";
+import { ender, fillFacilities, forgetFacilities, isGlobal, may, plural } from "./console-common.js";
 import { setupPolicyLists } from "./console-policy-lists.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -187,9 +187,9 @@ export function setupPolicy({ sessionEnded, me }) {
     state.data = data;
     state.facilityId = data.facility_id;
     state.dirty = false;
-    state.editable = Boolean(
-      principal && principal.role === "facility_admin" && principal.facility_id === data.facility_id,
-    );
+    state.editable =
+      may(principal, "policy.change") &&
+      (isGlobal(principal) || principal.facility_id === data.facility_id);
     if (!$("#policy-facility-form").hidden) $("#policy-facility").value = String(data.facility_id);
     const who = (c) => (c.changed_by_staff_id === principal?.id ? " by you" : ` by ${c.changed_by}`);
     const latest = (data.history || [])[0];

@@ -15,7 +15,7 @@
 // facility's "/staff" feed of held and decided messages and appeals (console-staff-live.js).
 
 import { post, signOut } from "./api.js";
-import { CARE_ROLES, setupCare } from "./care.js";
+import { setupCare } from "./care.js";
 import { setupAudit } from "./console-audit.js";
 import { setupAppeals, setupBlocks } from "./console-cases.js";
 import { isReviewer, may, setupReasonDialog } from "./console-common.js";
@@ -129,11 +129,11 @@ function closeFeeds() {
   state.staffLive = null;
 }
 
-/** "#/blocks/12" -> ["blocks", "12"]; a view the person may not use becomes their first. */
+/** "#/blocks/12/3" -> ["blocks", "12", "3"]; a view the person may not use becomes their first. */
 function route() {
   const principal = state.principal;
   const allowed = viewsOf(principal);
-  const [asked, arg] = location.hash.replace(/^#\/?/, "").split("/");
+  const [asked, ...args] = location.hash.replace(/^#\/?/, "").split("/");
   const name = allowed.includes(asked) ? asked : allowed[0] || "contacts";
   for (const view of Object.keys(VIEWS)) $(`#view-${view}`).hidden = !principal || name !== view;
   for (const link of document.querySelectorAll("#nav-in a")) {
@@ -142,7 +142,7 @@ function route() {
   }
   document.title = principal ? `${VIEWS[name]} · Homeline console` : "Sign in · Homeline console";
   if (!principal) return;
-  pages[name].show(arg);
+  pages[name].show(...args);
 }
 
 window.addEventListener("hashchange", () => {

@@ -7,6 +7,7 @@
 import { ApiError, get, put } from "./api.js";
 import { bindForm, clearErrors, el, fieldError, setStatus, statusOf } from "./forms.js";
 import { formatDollars, formatWhen, parseDollars } from "./money.js";
+import { isGlobal, may } from "./console-common.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -185,9 +186,9 @@ export function setupTariff({ sessionEnded, me }) {
     state.data = data;
     state.facilityId = data.facility.id;
     state.dirty = false;
-    state.editable = Boolean(
-      principal && principal.role === "facility_admin" && principal.facility_id === data.facility.id,
-    );
+    state.editable =
+      may(principal, "tariff.change") &&
+      (isGlobal(principal) || principal.facility_id === data.facility.id);
     if (!$("#tariff-facility-form").hidden) $("#tariff-facility").value = String(data.facility.id);
 
     let changed = "The default tariff: no administrator has changed it yet.";
