@@ -45,6 +45,9 @@ class Config:
     payment_gateway: str = "sandbox"
     allow_sandbox_payments: bool = False
     shutdown_timeout: float = 10.0
+    # The bearer token Prometheus sends for /metrics. Unset: /metrics answers only a caller
+    # on this machine's loopback that did not come through a proxy (see server/http/metrics.py).
+    metrics_token: str | None = None
 
     @property
     def outbox_dir(self) -> Path:
@@ -99,6 +102,7 @@ class Config:
             trust_proxy=e.get("TRUST_PROXY", "0") == "1",
             payment_gateway=e.get("PAYMENT_GATEWAY", "sandbox"),
             allow_sandbox_payments=e.get("ALLOW_SANDBOX_PAYMENTS", "0") == "1",
+            metrics_token=e.get("METRICS_TOKEN") or None,
         )
 
 

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from server.appkeys import API, CONFIG, METRICS, SERVICES
 from server.http.api import Endpoint
+from server.http.metrics import check_scraper
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -30,6 +31,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    check_scraper(request, token=config.metrics_token, behind_proxy=config.trust_proxy)
     body = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -44,6 +47,15 @@ def endpoints() -> list[Endpoint]:
     return [
         Endpoint("GET", "/healthz", healthz, "Liveness", t),
         Endpoint("GET", "/readyz", readyz, "Readiness: the database answers", t, errors=(503,)),
-        Endpoint("GET", "/metrics", metrics, "Prometheus metrics", t, produces="text/plain"),
+        Endpoint(
+            "GET",
+            "/metrics",
+            metrics,
+            "Prometheus metrics: with METRICS_TOKEN set, for its bearer only (401); without it,"
+            " only for a local caller that did not come through a proxy (404 for others)",
+            t,
+            errors=(401, 404),
+            produces="text/plain",
+        ),
         Endpoint("GET", "/api/openapi.json", openapi, "This document", t),
     ]
