@@ -23,6 +23,8 @@ from server.services.tokens import digest
 from server.storage.models import FamilyAccount, Session
 from tests.conftest import PASSWORD, TEST_REDIS_URL, Actor, World, log_in, need_service
 from tests.fakes import FrozenClock, RecordingMailer
+from tests.test_blocks import block, block_family
+from tests.test_messages import approved_contact
 from tests.test_sessions import confirm, reset_token
 
 ORIGIN = "http://127.0.0.1:8080"
@@ -347,3 +349,47 @@ async def test_lone_surrogate_in_a_socket_message_gets_a_field_error(
     )
     assert answer["error"]["code"] == "invalid_fields", answer
     assert "body" in answer["error"]["fields"]
+
+
+# --- staff blocks reach an open socket ------------------------------------------------------
+
+
+async def test_open_socket_cannot_send_once_staff_block_the_contact(
+    app_client: TestClient[Any, Any],
+    family: Actor,
+    resident: Actor,
+    facility_admin: Actor,
+    world: World,
+    watch: Callable[..., Awaitable[Watched]],
+) -> None:
+    contact_id = await approved_contact(app_client, family, resident, world)
+    jane, marcus = await watch(family), await watch(resident)
+    status, _ = await block(app_client, facility_admin, contact_id)
+    assert status == 200
+    for who, key in ((jane, "j-1"), (marcus, "m-1")):
+        answer = await who.call(
+            "message:send", {"contact_id": contact_id, "body": "still there?", "client_id": key}
+        )
+        assert answer["error"]["code"] == "blocked", answer
+    history = await app_client.get(
+        f"/api/v1/messages?contact_id={contact_id}", headers=family.headers
+    )
+    assert (await history.json())["messages"] == []
+
+
+async def test_open_socket_cannot_send_once_staff_block_the_family(
+    app_client: TestClient[Any, Any],
+    family: Actor,
+    resident: Actor,
+    facility_admin: Actor,
+    world: World,
+    watch: Callable[..., Awaitable[Watched]],
+) -> None:
+    contact_id = await approved_contact(app_client, family, resident, world)
+    jane = await watch(family)
+    status, _ = await block_family(app_client, facility_admin, world.facility_id, family.id)
+    assert status == 201
+    answer = await jane.call(
+        "message:send", {"contact_id": contact_id, "body": "hello?", "client_id": "j-2"}
+    )
+    assert answer["error"]["code"] == "blocked", answer
