@@ -64,6 +64,7 @@ class Action(StrEnum):
     FAMILY_BLOCK = "family.block"
     AUDIT_READ = "audit.read"
     CARE_READ = "care.read"
+    ACCOUNT_SIGN_OUT = "account.sign_out"
     REFUND = "refund"
     DEPOSIT_RECORD = "deposit.record"
 
@@ -95,6 +96,7 @@ DESCRIPTION: MappingProxyType[Action, str] = MappingProxyType(
         Action.FAMILY_BLOCK: "list, place and lift family-account blocks",
         Action.AUDIT_READ: "read and export the audit log",
         Action.CARE_READ: "find a family account; its balances, contacts and statement",
+        Action.ACCOUNT_SIGN_OUT: "sign a family account out everywhere",
         Action.REFUND: "ask for, list, approve and reject refunds and credits",
         Action.DEPOSIT_RECORD: "record an operator or mail deposit",
     }
@@ -129,6 +131,7 @@ TABLE: MappingProxyType[Action, frozenset[Role]] = MappingProxyType(
         Action.FAMILY_BLOCK: frozenset({_ADMIN, _GLOBAL}),
         Action.AUDIT_READ: _CARE,
         Action.CARE_READ: _CARE,
+        Action.ACCOUNT_SIGN_OUT: _CARE,
         Action.REFUND: _CARE,
         Action.DEPOSIT_RECORD: _CARE,
     }

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.audit import record_staff_action
+from server.domain.permissions import Action
 from server.errors import Forbidden, Unauthenticated
 from server.services.context import Principal, PrincipalKind, Services, StaffRole
 from server.services.notify import SessionEnded
@@ -269,7 +270,7 @@ async def do_end_family_sessions(
 ) -> int:
     """Customer care signs a family account out everywhere (a lost phone, a shared
     computer, a suspected takeover). Audited with the reason; the count of ended sessions."""
-    check_care_staff(actor)
+    check_care_staff(actor, Action.ACCOUNT_SIGN_OUT)
     async with svc.db.transaction() as tx:
         family = await access_family_in(tx, actor, family_account_id=family_account_id)
         count = await end_sessions_in(
