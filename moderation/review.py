@@ -72,6 +72,22 @@ async def access_queue(svc: Services, actor: Principal) -> list[HeldMessage]:
         return items
 
 
+async def do_open_live_feed(svc: Services, actor: Principal, *, facility_id: int) -> None:
+    """A console opens the facility's live feed (socket.io `/staff`), which pushes held
+    messages with what they say as they arrive: opening it is audited ("review.feed_opened"),
+    as every read of the queue is."""
+    if not actor.may_staff(facility_id):
+        raise Forbidden("Choose a facility to watch.")
+    async with svc.db.transaction() as tx:
+        await record_staff_action(
+            tx,
+            staff=actor,
+            at=svc.clock.now(),
+            action="review.feed_opened",
+            facility_id=facility_id,
+        )
+
+
 async def do_approve(svc: Services, actor: Principal, *, message_id: int) -> MessageView:
     """Deliver a held message now (or at its delay's time, if the policy delays and that
     time is still ahead)."""

@@ -149,3 +149,23 @@ async def test_only_staff_may_open_the_staff_namespace(
         assert "/staff" in client.namespaces
     finally:
         await client.disconnect()
+
+
+async def test_opening_the_live_review_feed_is_audited(
+    app_client: TestClient[Any, Any],
+    reviewer: Actor,
+    facility_admin: Actor,
+    world: World,
+    consoles: list[socketio.AsyncClient],
+) -> None:
+    """The feed pushes what held messages say: who opened it, when and for which facility is
+    in the audit log, as every read of the queue is."""
+    await console(consoles, app_client, reviewer)
+    resp = await app_client.get(
+        "/api/v1/staff/audit?action=review.feed_opened", headers=facility_admin.headers
+    )
+    assert resp.status == 200, await resp.text()
+    entries = (await resp.json())["entries"]
+    assert [(e["staff"]["id"], e["facility_id"]) for e in entries] == [
+        (reviewer.id, world.facility_id)
+    ]

@@ -1,5 +1,6 @@
 """The `/staff` namespace: live review-queue updates for the consoles of one facility.
-Nothing is asked of it; the notifier pushes `review.*` and `appeal.*` to the facility's room."""
+Nothing is asked of it; the notifier pushes `review.*` and `appeal.*` to the facility's room.
+Opening it is audited, since it shows what held messages say."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from moderation.review import do_open_live_feed
+from server.errors import DomainError
 from server.services.context import Principal, PrincipalKind
 from server.sockets.base import SessionNamespace, services_of
 from server.sockets.liveness import SocketSessions
@@ -32,6 +35,10 @@ class StaffNamespace(SessionNamespace):
         wanted = auth.get("facility_id") if isinstance(auth, dict) else None
         if facility_id is None and isinstance(wanted, int) and not isinstance(wanted, bool):
             facility_id = wanted
-        if facility_id is None or not principal.may_staff(facility_id):
+        if facility_id is None:
             raise socketio.exceptions.ConnectionRefusedError("Choose a facility to watch.")
+        try:
+            await do_open_live_feed(self.svc, principal, facility_id=facility_id)
+        except DomainError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(exc.message) from None
         return [facility_room(facility_id)]
