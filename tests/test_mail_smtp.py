@@ -3,9 +3,11 @@ var/outbox/ as .eml files when it is not. No mailer is injected here: the app pi
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email.message import EmailMessage
 from typing import Any
@@ -152,3 +154,51 @@ async def test_without_smtp_mail_is_written_to_the_outbox(
         "/api/v1/accounts/activate", json={"email": "jane@example.com", "code": code}
     )
     assert resp.status == 200
+
+
+class PickyInbox(Inbox):
+    """Refuses one mailbox (550), as a real server refuses one it does not have. Runs in the
+    SMTP server's thread: `delivered` is set when a message is accepted."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+        self.refusals = 0
+        self.delivered = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        self.delivered.set()
+        return answer
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address == self.refused:
+            self.refusals += 1
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+async def test_a_failing_mail_does_not_hold_up_the_mail_queued_after_it(
+    make_client: AppFactory, config: Config
+) -> None:
+    """A refused mail is tried again later (after 1, 5 and 30 s) from a task of its own; the
+    queue goes on meanwhile, so the mail behind it arrives before the first retry."""
+    inbox = PickyInbox("bounce@example.com")
+    port = unused_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        client = await make_client(
+            config.with_(smtp_host="127.0.0.1", smtp_port=port, shutdown_timeout=0.5)
+        )
+        for username, address in (("bounce", "bounce@example.com"), ("jane", "jane@example.com")):
+            resp = await client.post("/api/v1/accounts", json=signup_body(username, address))
+            assert resp.status == 202
+        assert await asyncio.to_thread(inbox.delivered.wait, 10)
+        assert [m["To"] for m in inbox.messages()] == ["jane@example.com"]
+        assert inbox.refusals == 1  # Jane's mail did not wait for the retries
+    finally:
+        controller.stop()

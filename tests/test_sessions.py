@@ -549,6 +549,7 @@ async def test_production_hasher_stores_argon2id_at_owasp_strength(
     services = client.app[SERVICES]
     resp = await client.post("/api/v1/accounts", json=signup_body())
     assert resp.status == 202
+    await services.mail.join()  # the account is opened after the answer
     async with services.db.read() as tx:
         stored = await tx.scalar(text("SELECT password_hash FROM family_accounts"))
     assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")

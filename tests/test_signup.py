@@ -122,8 +122,11 @@ async def test_username_within_the_rules_is_accepted(
     await assert_accepted(app_client, mailer, services, signup_body(username))
 
 
-async def test_taken_username_is_refused_on_username(app_client: TestClient[Any, Any]) -> None:
+async def test_taken_username_is_refused_on_username(
+    app_client: TestClient[Any, Any], services: Services
+) -> None:
     assert (await sign_up(app_client, signup_body("jane", "jane@example.com"))).status == 202
+    await services.mail.join()  # the account is opened after the answer
     resp = await sign_up(app_client, signup_body("JANE", "someone.else@example.com"))
     assert resp.status == 422
     data = await resp.json()
@@ -132,12 +135,13 @@ async def test_taken_username_is_refused_on_username(app_client: TestClient[Any,
 
 
 async def test_taken_username_is_refused_whether_or_not_the_email_is_known(
-    app_client: TestClient[Any, Any],
+    app_client: TestClient[Any, Any], services: Services
 ) -> None:
     """Otherwise a stranger could sign up with a username they know is taken (their own) and
     learn from 202-versus-422 whether an e-mail address has an account."""
     assert (await sign_up(app_client, signup_body("mallory", "mallory@example.com"))).status == 202
     assert (await sign_up(app_client, signup_body("jane", "jane@example.com"))).status == 202
+    await services.mail.join()  # the accounts are opened after the answer
 
     known = await sign_up(app_client, signup_body("mallory", "jane@example.com"))
     unknown = await sign_up(app_client, signup_body("mallory", "nobody@example.com"))

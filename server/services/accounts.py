@@ -1,12 +1,16 @@
 """Family accounts: sign-up, activation, password reset.
 
-Sign-up, resend and reset answer the same way whether or not the e-mail is known; what differs
-is only the mail that the address's owner receives.
+Sign-up, resend and reset answer the same way, and in the same time, whether or not the e-mail
+is known: the answer waits only for what is the same on every path (the rate limits, the
+form's rules, the password hash, the username check), and everything that depends on the
+address (looking it up, opening the account or issuing a code, writing the mail) runs after
+the answer, as a job on the mail queue. What differs is only the mail the address's owner gets.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, select, update
@@ -19,7 +23,7 @@ from server.domain.signup import (
     parse_date_of_birth,
     password_problem,
 )
-from server.errors import BadRequest, Conflict, FieldErrors, NotFound
+from server.errors import BadRequest, FieldErrors, NotFound
 from server.services.context import Services
 from server.services.ratelimit import (
     ACTIVATE_PER_ADDRESS,
@@ -54,12 +58,13 @@ def check_signup(svc: Services, form: SignupForm) -> None:
 
 
 async def do_signup(svc: Services, form: SignupForm, *, address: str) -> None:
-    """Create an unactivated account and mail its activation code and link.
+    """Open an unactivated account and mail its activation code and link, after the answer.
 
     A known e-mail gets a "you already have an account" mail instead, and the caller cannot
-    tell the difference. A taken username is reported (usernames are not secret), and checked
-    first: otherwise signing up with a username known to be taken would tell, by 422 versus
-    202, whether the e-mail has an account.
+    tell the difference, by the answer or by its time: the password is hashed on every path
+    and the e-mail is looked at only after the answer. A taken username is reported (usernames
+    are not secret), and checked first: otherwise signing up with a username known to be taken
+    would tell, by 422 versus 202, whether the e-mail has an account.
     """
     await enforce(svc.limiter, (SIGNUP_PER_ADDRESS, address))
     check_signup(svc, form)
@@ -67,24 +72,42 @@ async def do_signup(svc: Services, form: SignupForm, *, address: str) -> None:
     now = svc.clock.now()
     born, _ = parse_date_of_birth(form.date_of_birth, today=now.date())
     assert born is not None
-    email = form.email.strip()
-    async with svc.db.transaction() as tx:
+    async with svc.db.read() as tx:
         if await tx.scalar(
             select(FamilyAccount.id).where(FamilyAccount.username_key == form.username.lower())
         ):
             raise FieldErrors({"username": "This username is taken; choose another."})
-        if await _account_by_email(tx, email) is not None:
-            existing = True
-        else:
-            existing = False
-            account = _new_account(form, email=email, born=born, password_hash=password_hash)
-            account.created_at = account.terms_accepted_at = now
-            tx.add(account)
-            try:
+    # The job keeps the hash, not the password.
+    kept = replace(form, password="", password_confirm="")
+    svc.mail.defer(
+        functools.partial(_open_account, svc, kept, born=born, password_hash=password_hash, now=now)
+    )
+
+
+async def _open_account(
+    svc: Services, form: SignupForm, *, born: date, password_hash: str, now: datetime
+) -> None:
+    """Sign-up's job, after the answer: the account and its activation mail, or the "you
+    already have an account" mail to a known address."""
+    email = form.email.strip()
+    try:
+        async with svc.db.transaction() as tx:
+            existing = await _account_by_email(tx, email) is not None
+            if not existing:
+                account = _new_account(form, email=email, born=born, password_hash=password_hash)
+                account.created_at = account.terms_accepted_at = now
+                tx.add(account)
                 await tx.flush()
-            except IntegrityError:
-                raise Conflict("This username or e-mail was just taken; try again.") from None
-            code, token = await _issue(svc, tx, account_id=account.id, purpose=ACTIVATION)
+                code, token = await _issue(
+                    svc, tx, account_id=account.id, purpose=ACTIVATION, now=now
+                )
+    except IntegrityError:
+        # Another sign-up took the username or the e-mail since the answer's check.
+        async with svc.db.read() as tx:
+            existing = await _account_by_email(tx, email) is not None
+        if not existing:
+            _mail_username_taken(svc, to=email, form=form)
+            return
     if existing:
         svc.mail.enqueue(
             svc.mail.compose(
@@ -101,6 +124,21 @@ async def do_signup(svc: Services, form: SignupForm, *, address: str) -> None:
         )
     else:
         _mail_activation(svc, to=email, first_name=form.first_name, code=code, token=token)
+
+
+def _mail_username_taken(svc: Services, *, to: str, form: SignupForm) -> None:
+    svc.mail.enqueue(
+        svc.mail.compose(
+            to=to,
+            subject="Your Homeline account could not be opened",
+            text=(
+                f"Hello {form.first_name.strip()},\n\n"
+                f"Someone else took the username {form.username} a moment before your account "
+                "could be opened, so it was not opened. Please sign up again with another "
+                f"username: {svc.config.public_url}/#/signup\n"
+            ),
+        )
+    )
 
 
 def _new_account(form: SignupForm, *, email: str, born: date, password_hash: str) -> FamilyAccount:
@@ -132,10 +170,10 @@ async def _account_by_email(tx: AsyncSession, email: str) -> FamilyAccount | Non
 
 
 async def _issue(
-    svc: Services, tx: AsyncSession, *, account_id: int, purpose: str
+    svc: Services, tx: AsyncSession, *, account_id: int, purpose: str, now: datetime
 ) -> tuple[str, str]:
-    """A fresh code and link token; earlier unused ones of the same purpose stop working."""
-    now = svc.clock.now()
+    """A fresh code and link token, issued at `now` (when the request was answered); earlier
+    unused ones of the same purpose stop working."""
     ttl = (
         svc.config.activation_ttl_seconds if purpose == ACTIVATION else svc.config.reset_ttl_seconds
     )
@@ -228,25 +266,35 @@ async def _consume_activation(
 
 
 async def do_resend_activation(svc: Services, *, email: str, address: str) -> None:
-    """Always succeeds from the caller's point of view; mails only a pending account."""
+    """Always succeeds from the caller's point of view, in the same time; after the answer,
+    mails a new code to a pending account only."""
     await enforce(svc.limiter, (MAIL_PER_EMAIL, email.strip()), (MAIL_PER_ADDRESS, address))
+    svc.mail.defer(functools.partial(_resend_activation, svc, email=email, now=svc.clock.now()))
+
+
+async def _resend_activation(svc: Services, *, email: str, now: datetime) -> None:
     async with svc.db.transaction() as tx:
         account = await _account_by_email(tx, email)
         if account is None or account.status != "pending_activation":
             return
-        code, token = await _issue(svc, tx, account_id=account.id, purpose=ACTIVATION)
+        code, token = await _issue(svc, tx, account_id=account.id, purpose=ACTIVATION, now=now)
         to, first_name = account.email, account.first_name
     _mail_activation(svc, to=to, first_name=first_name, code=code, token=token)
 
 
 async def do_request_password_reset(svc: Services, *, email: str, address: str) -> None:
-    """Always succeeds from the caller's point of view; mails a link only to a known address."""
+    """Always succeeds from the caller's point of view, in the same time; after the answer,
+    mails a link to a known address only."""
     await enforce(svc.limiter, (MAIL_PER_EMAIL, email.strip()), (MAIL_PER_ADDRESS, address))
+    svc.mail.defer(functools.partial(_mail_reset_link, svc, email=email, now=svc.clock.now()))
+
+
+async def _mail_reset_link(svc: Services, *, email: str, now: datetime) -> None:
     async with svc.db.transaction() as tx:
         account = await _account_by_email(tx, email)
         if account is None or account.status == "disabled":
             return
-        _, token = await _issue(svc, tx, account_id=account.id, purpose=PASSWORD_RESET)
+        _, token = await _issue(svc, tx, account_id=account.id, purpose=PASSWORD_RESET, now=now)
         to, first_name = account.email, account.first_name
     minutes = svc.config.reset_ttl_seconds // 60
     svc.mail.enqueue(
