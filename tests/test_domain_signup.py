@@ -14,6 +14,7 @@ from server.domain.signup import (
     MIN_AGE_YEARS,
     SignupForm,
     check_signup_form,
+    email_problem,
     parse_date_of_birth,
     password_problem,
 )
@@ -91,6 +92,105 @@ def test_us_state_and_zip_plus_four_are_accepted_in_any_case() -> None:
 
 def test_email_confirmation_ignores_case_and_spaces() -> None:
     assert problems(email_confirm=" JANE@example.com ") == {}
+
+
+# --- e-mail: one plain mailbox, parsed by the standard library ----------------------------
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "nobody,victim@example.com",
+        "jane@example.com,victim@example.com",
+        "nobody;victim@example.com",
+        "jane@example.com;",
+        "<jane@example.com>",
+        "jane@example.com>",
+        "Jane Reed <jane@example.com>",
+        '"Jane Reed" <jane@example.com>',
+        '"nobody,victim"@example.com',
+        '"jane"@example.com',
+        "jane(comment)@example.com",
+        "jane@example.com\r\nBcc: victim@example.com",
+        "jane@example.com\n",
+        "jane\r@example.com",
+        " jane@example.com",
+        "jane@example.com ",
+        "jané@example.com",
+        "jane@exämple.com",
+        "jane@[192.0.2.1]",
+        "jane@localhost",
+        "jane..reed@example.com",
+        "a@b@example.com",
+        "=?utf-8?q?jane?=@example.com",
+        "",
+    ],
+    ids=[
+        "comma_in_local_part",
+        "two_addresses",
+        "semicolon_in_local_part",
+        "trailing_semicolon",
+        "angle_brackets",
+        "closing_angle_bracket",
+        "display_name",
+        "quoted_display_name",
+        "quoted_local_part_with_comma",
+        "quoted_local_part",
+        "comment",
+        "crlf_header_injection",
+        "trailing_lf",
+        "cr_in_local_part",
+        "leading_space",
+        "trailing_space",
+        "non_ascii_local_part",
+        "non_ascii_domain",
+        "ip_literal",
+        "no_dot_in_domain",
+        "double_dot",
+        "two_at_signs",
+        "encoded_word",
+        "empty",
+    ],
+)
+def test_email_that_is_not_one_plain_mailbox_is_refused(email: str) -> None:
+    assert email_problem(email) is not None
+    assert set(problems(email=email, email_confirm=email)) == {"email"}
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "jane+homeline@example.com",
+        "jane.reed@mail.example.co.uk",
+        "o'brien@example.com",
+        "Jane@Example.COM",
+        "x@example.io",
+    ],
+    ids=["plus_address", "dots_and_subdomains", "apostrophe", "mixed_case", "one_letter"],
+)
+def test_plain_email_is_accepted(email: str) -> None:
+    assert email_problem(email) is None
+    assert problems(email=email, email_confirm=email) == {}
+
+
+def test_email_local_part_of_64_chars_is_accepted() -> None:
+    assert email_problem("j" * 64 + "@example.com") is None
+
+
+def test_email_local_part_of_65_chars_is_refused() -> None:
+    assert email_problem("j" * 65 + "@example.com") is not None
+
+
+def test_email_of_254_chars_is_accepted() -> None:
+    email = "j" * 64 + "@" + "d" * 63 + "." + "e" * 63 + "." + "f" * 57 + ".com"
+    assert len(email) == 254
+    assert email_problem(email) is None
+
+
+def test_email_of_255_chars_is_refused() -> None:
+    email = "j" * 64 + "@" + "d" * 63 + "." + "e" * 63 + "." + "f" * 58 + ".com"
+    assert len(email) == 255
+    assert email_problem(email) is not None
 
 
 def test_foreign_address_needs_a_region_but_not_a_zip() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import email.errors
 import email.policy
 import socket
 import threading
@@ -20,8 +21,9 @@ from server.app import create_app
 from server.appkeys import SERVICES
 from server.config import Config
 from server.services.context import Services
+from server.services.mail import MailQueue
 from tests.conftest import FAST_HASHER, PASSWORD, reset_schema, signup_body
-from tests.fakes import FrozenClock, activation_code, link_token
+from tests.fakes import FrozenClock, RecordingMailer, activation_code, link_token
 
 
 class Inbox:
@@ -202,3 +204,39 @@ async def test_a_failing_mail_does_not_hold_up_the_mail_queued_after_it(
         assert inbox.refusals == 1  # Jane's mail did not wait for the retries
     finally:
         controller.stop()
+
+
+async def test_mail_to_a_plus_address_goes_to_that_one_mailbox(
+    make_client: AppFactory, config: Config, smtp_server: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp_server
+    client = await make_client(config.with_(smtp_host="127.0.0.1", smtp_port=port))
+    body = signup_body(email="jane+home@example.com")
+    assert (await client.post("/api/v1/accounts", json=body)).status == 202
+    await client.app[SERVICES].mail.join()
+    [envelope] = inbox.envelopes
+    assert envelope.rcpt_tos == ["jane+home@example.com"]
+    assert inbox.messages()[0]["To"] == "jane+home@example.com"
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "nobody,victim@example.com",
+        "jane@example.com, victim@example.com",
+        "nobody;victim@example.com",
+        "Jane <jane@example.com>",
+        "<jane@example.com>",
+        "jane@example.com\r\nBcc: victim@example.com",
+        "",
+    ],
+    ids=["comma", "two_addresses", "semicolon", "display_name", "angle_brackets", "crlf", "empty"],
+)
+def test_mail_is_composed_for_one_mailbox_only(clock: FrozenClock, to: str) -> None:
+    """Whatever reaches compose, nothing can become a second recipient or another header."""
+    queue = MailQueue(RecordingMailer(), sender="Homeline <no-reply@homeline.local>", clock=clock)
+    with pytest.raises((ValueError, IndexError, email.errors.HeaderParseError)):
+        queue.compose(to=to, subject="Hello", text="Hello")
+    message = queue.compose(to="jane+home@example.com", subject="Hello", text="Hello")
+    assert message["To"] == "jane+home@example.com"
+    assert message["To"].addresses[0].addr_spec == "jane+home@example.com"

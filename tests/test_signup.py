@@ -272,6 +272,36 @@ async def test_email_with_bad_syntax_is_refused(
 
 
 @SQLITE_ONLY
+@pytest.mark.parametrize(
+    "email",
+    [
+        "nobody,victim@example.com",
+        "nobody;victim@example.com",
+        "Jane <jane@example.com>",
+        "<jane@example.com>",
+        "jane@example.com\r\nBcc: victim@example.com",
+    ],
+    ids=["comma", "semicolon", "display_name", "angle_brackets", "crlf"],
+)
+async def test_email_that_is_not_one_mailbox_is_refused_and_nothing_is_mailed(
+    app_client: TestClient[Any, Any], mailer: RecordingMailer, services: Services, email: str
+) -> None:
+    resp = await sign_up(app_client, signup_body(email=email))
+    assert resp.status == 422
+    data = await resp.json()
+    assert set(data["error"]["fields"]) == {"email"}
+    await services.mail.join()
+    assert mailer.sent == []
+
+
+async def test_plus_address_is_accepted(
+    app_client: TestClient[Any, Any], mailer: RecordingMailer, services: Services
+) -> None:
+    await assert_accepted(app_client, mailer, services, signup_body(email="jane+home@example.com"))
+    assert [m["To"] for m in mailer.sent] == ["jane+home@example.com"]
+
+
+@SQLITE_ONLY
 async def test_email_confirmation_mismatch_is_refused(app_client: TestClient[Any, Any]) -> None:
     await assert_refused_on(
         app_client, "email_confirm", signup_body(email_confirm="jane@example.org")

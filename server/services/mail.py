@@ -111,7 +111,7 @@ class MailQueue:
 
     def compose(self, *, to: str, subject: str, text: str) -> EmailMessage:
         """A message to one mailbox. `to` is parsed as a single addr-spec and written by the
-        standard library (ValueError if it is anything else), so it can never become two
+        standard library (an error if it is anything else), so it can never become two
         recipients or another header."""
         message = EmailMessage()
         message["From"] = self._sender
