@@ -15,6 +15,8 @@ from tests.fakes import FrozenClock, RecordingMailer, activation_code, link_toke
 ACTIVATE = "/api/v1/accounts/activate"
 RESEND = "/api/v1/accounts/activation/resend"
 LOGIN = "/api/v1/sessions"
+# What a browser asks for when it follows a link.
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
@@ -89,11 +91,51 @@ async def test_activation_link_with_a_wrong_token_shows_a_failure_page(
 ) -> None:
     await sign_up(app_client, mailer, services)
     for params in ({"token": "not-a-real-token"}, {}):
-        resp = await app_client.get("/activate", params=params)
+        resp = await app_client.get("/activate", params=params, headers=BROWSER)
         assert resp.status == 400
         assert resp.content_type == "text/html"
         assert "Activation failed" in await resp.text()
     assert await log_in_status(app_client) == 403
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    "accept", ["application/json", "*/*", None], ids=["json", "anything", "no_accept_header"]
+)
+async def test_activation_link_refusal_answers_an_api_client_in_json(
+    app_client: TestClient[Any, Any],
+    mailer: RecordingMailer,
+    services: Services,
+    accept: str | None,
+) -> None:
+    await sign_up(app_client, mailer, services)
+    headers = {"Accept": accept} if accept else {}
+    for params in ({"token": "not-a-real-token"}, {}, {"token": "x" * 101}):
+        resp = await app_client.get(
+            "/activate", params=params, headers=headers, skip_auto_headers=["Accept"]
+        )
+        assert resp.status == 400
+        assert resp.content_type == "application/json"
+        assert_error(await resp.json(), "invalid_code")
+    assert await log_in_status(app_client) == 403
+
+
+@SQLITE_ONLY
+async def test_31st_activation_link_is_refused_with_retry_after_in_json_and_as_a_page(
+    app_client: TestClient[Any, Any],
+) -> None:
+    for n in range(30):
+        resp = await app_client.get("/activate", params={"token": f"wrong-{n}"})
+        assert resp.status == 400
+    resp = await app_client.get("/activate", params={"token": "wrong"})
+    assert resp.status == 429
+    assert resp.content_type == "application/json"
+    assert_error(await resp.json(), "rate_limited")
+    assert 0 < int(resp.headers["Retry-After"]) <= 900
+    page = await app_client.get("/activate", params={"token": "wrong"}, headers=BROWSER)
+    assert page.status == 429
+    assert page.content_type == "text/html"
+    assert 0 < int(page.headers["Retry-After"]) <= 900
 
 
 async def test_activation_code_works_only_once(

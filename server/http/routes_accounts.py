@@ -6,7 +6,7 @@ from aiohttp import web
 
 from server.appkeys import CONFIG, SERVICES
 from server.domain.signup import SignupForm
-from server.errors import DomainError, NotFound
+from server.errors import BadRequest, DomainError, RateLimited
 from server.http.api import Endpoint
 from server.http.auth import authenticate
 from server.http.parsing import client_address, parse_json
@@ -40,22 +40,34 @@ async def activate(request: web.Request) -> web.Response:
 
 
 async def activate_link(request: web.Request) -> web.Response:
-    """The link in the activation mail. Works without JavaScript; shows a plain result page."""
+    """The link in the activation mail. Works without JavaScript; shows a plain result page.
+    A refusal is a page for a browser and the API's JSON error for any other client."""
     token = request.query.get("token", "")
     try:
         if not token or len(token) > 100:
-            raise NotFound("missing token")
+            raise BadRequest(accounts.BAD_CODE, code="invalid_code")
         await accounts.do_activate_with_link(
             request.app[SERVICES], token=token, address=_address(request)
         )
     except DomainError as exc:
-        return _page(
+        if not _from_browser(request):
+            raise
+        page = _page(
             "Activation failed",
             f"{exc.message} <a href='/#/activate'>Enter a code</a> or "
             "<a href='/#/resend'>ask for a new one</a>.",
             status=400 if exc.status != 429 else 429,
         )
+        if isinstance(exc, RateLimited):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     return _page("Account activated", "Your account is active. <a href='/#/login'>Sign in</a>.")
+
+
+def _from_browser(request: web.Request) -> bool:
+    """A browser following a link asks for HTML by name; API clients ask for JSON or for
+    anything (*/*)."""
+    return "text/html" in request.headers.get("Accept", "")
 
 
 def _page(title: str, html: str, *, status: int = 200) -> web.Response:
