@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server.appkeys import METRICS
+from server.errors import FieldErrors
 from server.http.routes_messages import message_key, read_json
 from server.http.schemas_messages import MarkReadBody, MessageBody
 from server.services.context import Principal
@@ -29,12 +30,8 @@ def room_of(principal: Principal) -> str:
 def _seq(data: Any, name: str) -> int:
     value = data.get(name) if isinstance(data, dict) else None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
-        raise ValueError(f"{name} must be a whole number from 0 to {MAX_SEQ}")
+        raise FieldErrors({name: f"Must be a whole number from 0 to {MAX_SEQ}."})
     return value
-
-
-def _invalid(message: str) -> dict[str, Any]:
-    return {"error": {"code": "invalid_fields", "message": message}}
 
 
 def _body(data: Any) -> dict[str, Any]:
@@ -58,20 +55,13 @@ class MainNamespace(SessionNamespace):
     @on("sync", use=False)
     async def sync(self, actor: Principal, data: Any) -> dict[str, Any]:
         """`sync {since}` -> `{events: [...], last_seq}`: everything missed, in order."""
-        try:
-            since = _seq(data, "since")
-        except ValueError as exc:
-            return _invalid(str(exc))
+        since = _seq(data, "since")
         page = await access_events(self.svc, recipient=recipient_of(actor), since=since)
         return {"events": [e.wire() for e in page.events], "last_seq": page.last_seq}
 
     @on("ack", use=False)
     async def ack(self, actor: Principal, data: Any) -> dict[str, Any]:
-        try:
-            seq = _seq(data, "seq")
-        except ValueError as exc:
-            return _invalid(str(exc))
-        await do_ack(self.svc, recipient=recipient_of(actor), seq=seq)
+        await do_ack(self.svc, recipient=recipient_of(actor), seq=_seq(data, "seq"))
         return {"ok": True}
 
     @on("message:send")
