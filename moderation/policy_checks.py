@@ -214,7 +214,7 @@ def _rejection_reasons(data: Any, errors: dict[str, str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-_CLOCK = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d|24:00")
+_CLOCK = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00")  # ASCII digits only
 
 
 def _visiting_hours(data: Any, errors: dict[str, str]) -> VisitingHours:

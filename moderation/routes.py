@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from moderation import policies, review
 from moderation.policy import (
+    DAYS,
+    MAX_DELAY_MINUTES,
     MAX_NOTE_CHARS,
     MAX_PATTERN_CHARS,
     MAX_REJECTION_REASON_CHARS,
@@ -17,12 +19,17 @@ from moderation.policy import (
     MAX_RESTRICTION_REASON_CHARS,
     MAX_RESTRICTIONS,
     MAX_RULES,
+    MAX_TIMEZONE_CHARS,
     MAX_WINDOWS_PER_DAY,
+    DeliveryMode,
+    RestrictionKind,
+    RuleKind,
 )
 from moderation.policy_checks import policy_from_json
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
 from server.http.auth import authenticate
+from server.http.openapi_schema import NOT_BLANK, PY_WHITE_SPACE, stripped_pattern
 from server.http.parsing import Body, Id, parse_json, parse_query, path_id
 from server.http.schemas_messages import MessageHistoryQuery
 from server.services import conversations
@@ -35,7 +42,71 @@ MAX_REASON = 500
 MAX_POLICY_BYTES = 1024 * 1024
 
 
+# The shapes `policy_from_json` enforces, as the document states them (it checks them itself,
+# with its own sentences). Not stated, and answered 422 by field: a regular expression that
+# does not compile, is too costly or matches empty text; a rule, restriction or rejection
+# reason listed twice; visiting-hours windows that end before they start or overlap; an
+# unknown time zone name.
+
+
+def _delivery_schema(schema: dict[str, Any]) -> None:
+    schema["properties"]["mode"]["enum"] = [m.value for m in DeliveryMode]
+    schema["oneOf"] = [
+        {
+            "properties": {
+                "mode": {"const": DeliveryMode.DELAY.value},
+                "delay_minutes": {"minimum": 1, "maximum": MAX_DELAY_MINUTES},
+            },
+            "required": ["delay_minutes"],
+        },
+        {
+            "properties": {
+                "mode": {"enum": [m.value for m in DeliveryMode if m is not DeliveryMode.DELAY]},
+                "delay_minutes": {"const": 0},
+            },
+        },
+    ]
+
+
+def _rule_schema(schema: dict[str, Any]) -> None:
+    props = schema["properties"]
+    props["kind"]["enum"] = [k.value for k in RuleKind]
+    props["pattern"].update(maxLength=MAX_PATTERN_CHARS, pattern=NOT_BLANK)
+    props["note"]["maxLength"] = MAX_NOTE_CHARS
+    one_word = stripped_pattern(f"[^{PY_WHITE_SPACE}\\u0000]+")
+    schema["oneOf"] = [
+        {"properties": {"kind": {"const": RuleKind.WORD.value}, "pattern": {"pattern": one_word}}},
+        {"properties": {"kind": {"enum": [RuleKind.PHRASE.value, RuleKind.REGEX.value]}}},
+    ]
+
+
+def _restriction_schema(schema: dict[str, Any]) -> None:
+    props = schema["properties"]
+    props["kind"]["enum"] = [k.value for k in RestrictionKind]
+    props["until"]["anyOf"][0].update(format="date", pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    props["reason"]["maxLength"] = MAX_RESTRICTION_REASON_CHARS
+
+
+def _visiting_hours_schema(schema: dict[str, Any]) -> None:
+    clock = {"type": "string", "pattern": "^(?:[01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"}
+    window = {"type": "array", "items": clock, "minItems": 2, "maxItems": 2}
+    for day in DAYS:
+        schema["properties"][day].update(items=window, maxItems=MAX_WINDOWS_PER_DAY)
+
+
+def _policy_schema(schema: dict[str, Any]) -> None:
+    props = schema["properties"]
+    props["rules"]["maxItems"] = MAX_RULES
+    props["restrictions"]["maxItems"] = MAX_RESTRICTIONS
+    reasons = props["rejection_reasons"]["anyOf"][0]
+    reasons.update(maxItems=MAX_REJECTION_REASONS)
+    reasons["items"].update(maxLength=MAX_REJECTION_REASON_CHARS, pattern=NOT_BLANK)
+    props["timezone"]["anyOf"][0].update(maxLength=MAX_TIMEZONE_CHARS, pattern=NOT_BLANK)
+
+
 class DeliveryRuleBody(Body):
+    model_config = ConfigDict(json_schema_extra=_delivery_schema)
+
     mode: Annotated[
         str, Field(max_length=40, description="instant, delay, review_all or review_flagged")
     ]
@@ -43,12 +114,16 @@ class DeliveryRuleBody(Body):
 
 
 class PolicyRuleBody(Body):
+    model_config = ConfigDict(json_schema_extra=_rule_schema)
+
     kind: Annotated[str, Field(max_length=40, description="word, phrase or regex")]
     pattern: Annotated[str, Field(description=f"1 to {MAX_PATTERN_CHARS} characters")]
     note: Annotated[str, Field(description=f"up to {MAX_NOTE_CHARS} characters")] = ""
 
 
 class PolicyRestrictionBody(Body):
+    model_config = ConfigDict(json_schema_extra=_restriction_schema)
+
     resident_id: Id
     kind: Annotated[str, Field(max_length=40, description="review_all or no_messaging")]
     until: Annotated[
@@ -66,6 +141,8 @@ Windows = Annotated[
 class VisitingHoursBody(Body):
     """A day left out has no visiting hours."""
 
+    model_config = ConfigDict(json_schema_extra=_visiting_hours_schema)
+
     mon: Windows = []
     tue: Windows = []
     wed: Windows = []
@@ -78,6 +155,8 @@ class VisitingHoursBody(Body):
 class PolicyBody(Body):
     """The whole policy: a PUT replaces it. Only incoming and outgoing are required; a field
     left out takes its default, except timezone, which then stays as it is."""
+
+    model_config = ConfigDict(json_schema_extra=_policy_schema)
 
     incoming: DeliveryRuleBody
     outgoing: DeliveryRuleBody

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BeforeValidator, Field
+from pydantic.config import JsonDict
 
 from moderation import reports
 from server.appkeys import SERVICES
@@ -36,9 +37,15 @@ def _day(value: Any) -> Any:
 Day = Annotated[date, BeforeValidator(_day)]
 
 
+# What `_day` takes, as the document states it (with the date format).
+DAY_SCHEMA: JsonDict = {"pattern": "^2[0-9]{3}-[0-9]{2}-[0-9]{2}$"}
+
+
 class ReportQuery(Query):
-    first: Day | None = Field(default=None, alias="from")  # default: 13 days before `to`
-    last: Day | None = Field(default=None, alias="to")  # default: today, the facility's
+    # default: 13 days before `to`
+    first: Day | None = Field(default=None, alias="from", json_schema_extra=DAY_SCHEMA)
+    # default: today, the facility's
+    last: Day | None = Field(default=None, alias="to", json_schema_extra=DAY_SCHEMA)
 
 
 def report_json(r: reports.MessageReport) -> dict[str, Any]:

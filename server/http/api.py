@@ -8,7 +8,9 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
+from server.http.openapi_schema import RequestJsonSchema, query_parameter_schema
 from server.http.parsing import ID_PATTERN, MAX_ID
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -67,6 +69,10 @@ class Endpoint:
     also_ok: tuple[int, ...] = ()
     errors: tuple[int, ...] = ()
     produces: str = "application/json"
+    # Other content types of the success answer (chosen by a `format` query parameter).
+    also_produces: tuple[str, ...] = ()
+    # Content types of the error answers: JSON (the Error schema), or also a page for people.
+    error_produces: tuple[str, ...] = ("application/json",)
 
 
 @dataclass
@@ -88,7 +94,15 @@ class Api:
 
     def openapi(self, *, server_url: str) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
-        schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
+        # All bodies at once: pydantic then names two models of the same name apart (there
+        # are two RejectBody, with different rules).
+        bodies = list(dict.fromkeys(e.body for e in self.endpoints if e.body is not None))
+        refs, defs = models_json_schema(
+            [(model, "validation") for model in bodies],
+            ref_template="#/components/schemas/{model}",
+            schema_generator=RequestJsonSchema,
+        )
+        schemas: dict[str, Any] = {"Error": ERROR_SCHEMA, **defs.get("$defs", {})}
         for e in self.endpoints:
             op: dict[str, Any] = {
                 "summary": e.summary,
@@ -106,25 +120,23 @@ class Api:
                 for n in _path_params(e.path)
             ]
             if e.query is not None:
-                q = e.query.model_json_schema()
+                q = e.query.model_json_schema(schema_generator=RequestJsonSchema)
                 required = set(q.get("required", []))
                 params += [
-                    {"name": n, "in": "query", "required": n in required, "schema": s}
+                    {
+                        "name": n,
+                        "in": "query",
+                        "required": n in required,
+                        "schema": query_parameter_schema(s),
+                    }
                     for n, s in q.get("properties", {}).items()
                 ]
             if params:
                 op["parameters"] = params
             if e.body is not None:
-                schema = e.body.model_json_schema(ref_template="#/components/schemas/{model}")
-                schemas.update(schema.pop("$defs", {}))
-                schemas[e.body.__name__] = schema
                 op["requestBody"] = {
                     "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": f"#/components/schemas/{e.body.__name__}"}
-                        }
-                    },
+                    "content": {"application/json": {"schema": refs[(e.body, "validation")]}},
                 }
             if e.auth is not None:
                 op["security"] = [{"session": []}, {"bearer": []}]
@@ -145,11 +157,14 @@ class Api:
         }
 
     def _responses(self, e: Endpoint) -> dict[str, Any]:
-        ok_content: dict[str, Any] = (
-            {} if e.ok in (204, 303) else {"content": {e.produces: {"schema": {}}}}
-        )
+        ok_content: dict[str, Any] = {
+            "content": {kind: {"schema": {}} for kind in (e.produces, *e.also_produces)}
+        }
         out: dict[str, Any] = {
-            str(code): {"description": STATUS_TEXT[code], **ok_content}
+            str(code): {
+                "description": STATUS_TEXT[code],
+                **({} if code in (204, 303) else ok_content),
+            }
             for code in (e.ok, *e.also_ok)
         }
         codes = set(e.errors)
@@ -161,11 +176,13 @@ class Api:
             codes.add(401)
         if _path_params(e.path):
             codes.add(404)
+        error = {"$ref": "#/components/schemas/Error"}
+        error_content = {
+            kind: {"schema": error if kind == "application/json" else {}}
+            for kind in e.error_produces
+        }
         for code in sorted(codes):
-            out[str(code)] = {
-                "description": STATUS_TEXT[code],
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            }
+            out[str(code)] = {"description": STATUS_TEXT[code], "content": error_content}
         return out
 
 

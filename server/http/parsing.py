@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
@@ -116,7 +117,7 @@ async def parse_json(request: web.Request, model: type[M], *, limit: int = MAX_J
         raise UnsupportedMedia("Send the body as application/json.")
     raw = await _read_body(request, limit)
     try:
-        data = json.loads(raw or b"{}", parse_constant=_not_json)
+        data = json.loads(raw or b"{}", parse_constant=_not_json, parse_float=_json_number)
     except (ValueError, RecursionError):
         # ValueError covers every decoding error: bad syntax (JSONDecodeError), bytes that are
         # not UTF-8 (UnicodeDecodeError), an integer longer than Python converts (over 4,300
@@ -133,6 +134,17 @@ async def parse_json(request: web.Request, model: type[M], *, limit: int = MAX_J
 
 def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
+
+
+def _json_number(text: str) -> int | float:
+    """A JSON number written with a fraction or an exponent. One with no fractional part
+    (5.0, 1e2) is an integer, as JSON Schema (and so the OpenAPI document) counts it; anything
+    else stays a float, which integer fields refuse. Past 30 digits it cannot be an id or an
+    amount: it stays a float rather than be expanded (1e999999 would be a million digits)."""
+    number = Decimal(text)
+    if number.is_finite() and number == number.to_integral_value() and number.adjusted() < 30:
+        return int(number)
+    return float(text)
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:

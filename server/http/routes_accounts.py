@@ -10,7 +10,13 @@ from server.errors import BadRequest, DomainError, RateLimited
 from server.http.api import Endpoint
 from server.http.auth import authenticate
 from server.http.parsing import client_address, parse_json
-from server.http.schemas import ActivateBody, EmailBody, ResetConfirmBody, SignupBody
+from server.http.schemas import (
+    ActivateBody,
+    ActivateLinkQuery,
+    EmailBody,
+    ResetConfirmBody,
+    SignupBody,
+)
 from server.services import accounts
 from server.services.context import PrincipalKind
 
@@ -190,7 +196,9 @@ def endpoints() -> list[Endpoint]:
             activate_link,
             "The activation link (HTML page)",
             t,
+            query=ActivateLinkQuery,
             produces="text/html",
             errors=(400, 429),
+            error_produces=("text/html", "application/json"),
         ),
     ]

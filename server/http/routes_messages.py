@@ -201,6 +201,7 @@ def endpoints() -> list[Endpoint]:
             auth="family|resident",
             errors=(403, 404),
             produces="text/plain",
+            also_produces=("application/json",),
         ),
         Endpoint(
             "DELETE",

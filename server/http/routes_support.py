@@ -460,5 +460,6 @@ def endpoints() -> list[Endpoint]:
             query=AuditQuery,
             auth="staff",
             errors=(403, 404),
+            also_produces=("text/csv",),
         ),
     ]

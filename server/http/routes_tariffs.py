@@ -5,10 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from server.appkeys import SERVICES
-from server.domain.tariff import check_tariff
+from server.domain.money import MAX_CENTS
+from server.domain.ratecaps import default_profile
+from server.domain.tariff import (
+    CALLING_FEE_MAX,
+    INT_BOUNDS,
+    MAX_TRUST_TIERS,
+    TRUST_FEE_MAX,
+    Channel,
+    check_tariff,
+)
 from server.http.api import Endpoint
 from server.http.auth import authenticate
 from server.http.parsing import Body, parse_json, path_id
@@ -21,9 +30,45 @@ class FeeTierBody(Body):
     fee_cents: int
 
 
+def _tariff_schema(schema: dict[str, Any]) -> None:
+    """The ranges and shapes `check_tariff` enforces, as the document states them (it checks
+    them itself, with its own sentences). Not stated: trust fee tiers rise strictly."""
+    props = schema["properties"]
+    for name, (low, high) in INT_BOUNDS.items():
+        props[name].update(minimum=low, maximum=high)
+    channels = [c.value for c in Channel]
+
+    def per_channel(value: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {c: value for c in channels},
+            "required": channels,
+            "additionalProperties": False,
+        }
+
+    props["calling_deposit_fee_cents"] = per_channel(
+        {"type": "integer", "minimum": 0, "maximum": CALLING_FEE_MAX}
+    )
+    tier = {
+        "type": "object",
+        "properties": {
+            "up_to_cents": {"type": "integer", "minimum": 1, "maximum": MAX_CENTS},
+            "fee_cents": {"type": "integer", "minimum": 0, "maximum": TRUST_FEE_MAX},
+        },
+        "required": ["up_to_cents", "fee_cents"],
+        "additionalProperties": False,
+    }
+    props["trust_deposit_fee_tiers"] = per_channel(
+        {"type": "array", "items": tier, "minItems": 1, "maxItems": MAX_TRUST_TIERS}
+    )
+    props["size_class"] = {"type": "string", "enum": sorted(default_profile().size_classes)}
+
+
 class TariffBody(Body):
     """The whole tariff, as the staff GET returns it under "tariff", plus an optional reason
     for the audit log. Ranges and rules are checked by `check_tariff`, field by field."""
+
+    model_config = ConfigDict(json_schema_extra=_tariff_schema)
 
     message_cents: int
     free_saturday_messages: int

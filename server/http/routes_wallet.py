@@ -10,7 +10,8 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
+from pydantic.config import JsonDict
 
 from server.appkeys import SERVICES
 from server.domain.ledger import AccountKind
@@ -19,6 +20,7 @@ from server.domain.tariff import Channel
 from server.errors import FieldErrors
 from server.http.api import Endpoint
 from server.http.auth import authenticate
+from server.http.openapi_schema import require_in_schema
 from server.http.parsing import Body, Id, Query, parse_json, parse_query
 from server.services import deposits, wallet
 from server.services.context import PrincipalKind
@@ -28,14 +30,18 @@ from server.services.ledger import StatementLine
 F, R, S = PrincipalKind.FAMILY, PrincipalKind.RESIDENT, PrincipalKind.STAFF
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Printable ASCII without spaces: UUIDs, ULIDs and the like.
-KEY_RE = re.compile(r"^[\x21-\x7e]{1,100}$")
+KEY_PATTERN = r"^[\x21-\x7e]{1,100}$"
+KEY_RE = re.compile(KEY_PATTERN)
 CSV_MAX_LINES = 10_000
 
 # --- request shapes -----------------------------------------------------------------------
 
 Cents = Annotated[int, Field(ge=1, le=MAX_CENTS)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-ClientId = Annotated[str, Field(min_length=1, max_length=100)]
+# Checked by `idempotency_key` (with the header); the document states the same rule.
+ClientId = Annotated[
+    str, Field(min_length=1, max_length=100, json_schema_extra={"pattern": KEY_PATTERN})
+]
 
 
 class WalletAccount(Body):
@@ -80,6 +86,8 @@ class QuoteBody(Body):
 
 
 class DepositBody(Body):
+    model_config = ConfigDict(json_schema_extra=require_in_schema("client_id"))
+
     account: DepositAccount
     amount_cents: Cents
     channel: Literal["online", "kiosk", "phone"] = "online"
@@ -88,6 +96,8 @@ class DepositBody(Body):
 
 
 class StaffDepositBody(Body):
+    model_config = ConfigDict(json_schema_extra=require_in_schema("client_id"))
+
     account: DepositAccount
     family_account_id: Id | None = None  # whose wallet or PPC account
     amount_cents: Cents
@@ -99,11 +109,15 @@ class StaffDepositBody(Body):
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+# What `StatementQuery._day` takes, as the document states it (with the date format).
+STATEMENT_DAY: JsonDict = {"pattern": "^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}$"}
+
+
 class StatementQuery(Query):
     account_id: Id | None = None
     before: Id | None = None
-    from_: date | None = Field(default=None, alias="from")
-    to: date | None = None
+    from_: date | None = Field(default=None, alias="from", json_schema_extra=STATEMENT_DAY)
+    to: date | None = Field(default=None, json_schema_extra=STATEMENT_DAY)
     limit: Annotated[int, Field(ge=1, le=wallet.MAX_PAGE)] | None = None
     format: Literal["json", "csv"] = "json"
 
@@ -360,6 +374,7 @@ def endpoints() -> list[Endpoint]:
             query=StatementQuery,
             auth="family|resident",
             errors=(403, 404),
+            also_produces=("text/csv",),
         ),
         Endpoint(
             "POST",

@@ -57,6 +57,13 @@ class ActivateBody(Body):
     code: Annotated[str, Field(min_length=1, max_length=20)]
 
 
+class ActivateLinkQuery(Query):
+    """The activation link's query string, as documented (the route reads it itself: a missing,
+    over-long or unknown token is 400 invalid_code, as a page for a browser)."""
+
+    token: Annotated[str, Field(min_length=1, max_length=100)]
+
+
 class EmailBody(Body):
     email: Annotated[str, Field(min_length=1, max_length=254)]
 

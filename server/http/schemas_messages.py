@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
+from server.domain.messages import MAX_BODY_CHARS
+from server.http.openapi_schema import NOT_BLANK, require_in_schema
 from server.http.parsing import Body, Id, Query
+from server.http.routes_wallet import KEY_PATTERN
 
-ClientId = Annotated[str, Field(min_length=1, max_length=100)]
+# Checked by `message_key` (with the header); the document states the same rule.
+ClientId = Annotated[
+    str, Field(min_length=1, max_length=100, json_schema_extra={"pattern": KEY_PATTERN})
+]
 
 # 30,000 code points, each at most 12 bytes of JSON (an escaped surrogate pair), plus room for
 # the other fields: the body's own length rule is the domain's (server/domain/messages.py).
@@ -16,8 +22,13 @@ MESSAGE_JSON_BYTES = 30_000 * 12 + 4096
 
 
 class MessageBody(Body):
+    model_config = ConfigDict(json_schema_extra=require_in_schema("client_id"))
+
     contact_id: Id
-    body: str
+    # Checked by the domain (check_body), with its own sentences; the document says the same.
+    body: Annotated[
+        str, Field(json_schema_extra={"maxLength": MAX_BODY_CHARS, "pattern": NOT_BLANK})
+    ]
     client_id: ClientId | None = None  # or the Idempotency-Key header; one is required
 
 

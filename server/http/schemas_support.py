@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from server.domain.money import MAX_CENTS
+from server.http.openapi_schema import require_in_schema
 from server.http.parsing import Body, Id, Query
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
@@ -26,7 +28,21 @@ class StatementPageQuery(Query):
     limit: PageSize = 50
 
 
+def _refund_schema(schema: dict[str, Any]) -> None:
+    """A refund names the charge it refunds, a credit none (check_care_order), as stated here."""
+    require_in_schema("client_id")(schema)
+    schema["oneOf"] = [
+        {
+            "properties": {"kind": {"const": "refund"}, "charge_id": {"type": "integer"}},
+            "required": ["charge_id"],
+        },
+        {"properties": {"kind": {"const": "credit"}, "charge_id": {"type": "null"}}},
+    ]
+
+
 class RefundBody(Body):
+    model_config = ConfigDict(json_schema_extra=_refund_schema)
+
     family_account_id: Id
     kind: Literal["refund", "credit"]
     amount_cents: Annotated[int, Field(ge=1, le=MAX_CENTS)]
@@ -52,10 +68,27 @@ class EndSessionsBody(Body):
     reason: Reason
 
 
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339(value: object) -> object:
+    # A date-time as RFC 3339 writes it (the document's format), with its offset: pydantic alone
+    # would also take a number (seconds since 1970) or a date with no time.
+    if isinstance(value, str) and _RFC3339.fullmatch(value):
+        return value
+    raise ValueError("Use a date and time with its offset, such as 2026-11-18T15:00:00Z.")
+
+
+DateTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
 class AuditQuery(Query):
     action: Annotated[str, StringConstraints(min_length=1, max_length=42)] | None = None
-    since: AwareDatetime | None = Field(default=None, alias="from")
-    until: AwareDatetime | None = Field(default=None, alias="to")
+    since: DateTime | None = Field(default=None, alias="from")
+    until: DateTime | None = Field(default=None, alias="to")
     before: Id | None = None
     facility_id: Id | None = None
     staff_id: Id | None = None
