@@ -6,7 +6,7 @@ RUNTIME := $(VENV)/.runtime-installed
 TESTDEPS := $(VENV)/.test-installed
 NODE := web_client/node_modules/.package-lock.json
 
-.PHONY: run install test lint bench clean
+.PHONY: run install test lint fuzz bench clean
 
 run: $(RUNTIME) $(NODE)
 	$(VENV)/bin/homeline serve --prepare
@@ -35,6 +35,11 @@ lint: $(TESTDEPS)
 
 test: $(TESTDEPS) $(NODE) lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Schemathesis over the whole OpenAPI document against a real server, as nobody, a family, a
+# resident and staff (fixed seed and budget: a few minutes). `--help` for its options.
+fuzz: $(TESTDEPS)
+	$(PY) -m tests.fuzz.run_schemathesis $(FUZZ_ARGS)
 
 bench: $(TESTDEPS)
 	$(PY) -m bench.signin
