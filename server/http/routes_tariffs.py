@@ -26,8 +26,9 @@ from server.services.context import PrincipalKind
 
 
 class FeeTierBody(Body):
-    up_to_cents: int
-    fee_cents: int
+    # Ranges checked by `check_tariff` (with its sentences), stated in the document.
+    up_to_cents: Annotated[int, Field(json_schema_extra={"minimum": 1, "maximum": MAX_CENTS})]
+    fee_cents: Annotated[int, Field(json_schema_extra={"minimum": 0, "maximum": TRUST_FEE_MAX})]
 
 
 def _tariff_schema(schema: dict[str, Any]) -> None:
@@ -49,15 +50,11 @@ def _tariff_schema(schema: dict[str, Any]) -> None:
     props["calling_deposit_fee_cents"] = per_channel(
         {"type": "integer", "minimum": 0, "maximum": CALLING_FEE_MAX}
     )
-    tier = {
-        "type": "object",
-        "properties": {
-            "up_to_cents": {"type": "integer", "minimum": 1, "maximum": MAX_CENTS},
-            "fee_cents": {"type": "integer", "minimum": 0, "maximum": TRUST_FEE_MAX},
-        },
-        "required": ["up_to_cents", "fee_cents"],
-        "additionalProperties": False,
-    }
+    # FeeTierBody's reference, wherever pydantic put the table's values (patternProperties
+    # when the keys have a pattern, as the request schema gives every string).
+    tables = props["trust_deposit_fee_tiers"]
+    values = [*tables.get("patternProperties", {}).values(), tables.get("additionalProperties")]
+    tier = next(v["items"] for v in values if isinstance(v, dict))
     props["trust_deposit_fee_tiers"] = per_channel(
         {"type": "array", "items": tier, "minItems": 1, "maxItems": MAX_TRUST_TIERS}
     )
