@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from moderation import routes as moderation_routes
 from moderation import routes_cases as case_routes
@@ -49,6 +49,7 @@ from server.storage.db import Database, create_engine
 
 log = logging.getLogger("homeline.app")
 HOUSEKEEPING_EVERY = 600.0
+REDIS_CONNECTIONS = 16
 
 
 def build_api() -> Api:
@@ -136,9 +137,19 @@ def _services_ctx(
             after_commit=functools.partial(publish_committed, notifier),
         )
         # Bounded waits: a Redis that hangs must not hold a sign-in (the limiter then counts
-        # in process).
+        # in process). A bounded pool: a burst of sign-ins shares a few connections instead of
+        # opening one each at once (a storm of connects timed out on a busy machine, and
+        # every timeout is a count kept in process only).
         redis = (
-            Redis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
+            Redis.from_pool(
+                BlockingConnectionPool.from_url(
+                    config.redis_url,
+                    max_connections=REDIS_CONNECTIONS,
+                    timeout=2,
+                    socket_timeout=2,
+                    socket_connect_timeout=2,
+                )
+            )
             if config.redis_url
             else None
         )
