@@ -36,6 +36,8 @@ from server.services.sessions import access_session_ends
 log = logging.getLogger("homeline.socket")
 
 SWEEP_SECONDS = 0.5
+# How often the relay's listener looks at `stop` between messages: a shutdown waits for it.
+RELAY_POLL_SECONDS = 0.1
 FULL_RECHECK_SECONDS = 30.0
 SESSION_ENDED = "session_ended"
 
@@ -152,7 +154,7 @@ class SessionEndRelay:
                 async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self._channel)
                     while not stop.is_set():
-                        message = await pubsub.get_message(timeout=SWEEP_SECONDS)
+                        message = await pubsub.get_message(timeout=RELAY_POLL_SECONDS)
                         if message is not None:
                             await on_end(_decode(message.get("data")))
             except (RedisError, OSError):
