@@ -50,6 +50,10 @@ from server.storage.db import Database, create_engine
 log = logging.getLogger("homeline.app")
 HOUSEKEEPING_EVERY = 600.0
 REDIS_CONNECTIONS = 16
+# Long enough for a local Redis on a busy machine (2 s timed out under a full test run, and
+# each timeout is a count kept in process only); short enough that a hung Redis cannot hold a
+# sign-in for long.
+REDIS_WAIT_SECONDS = 5
 
 
 def build_api() -> Api:
@@ -145,9 +149,9 @@ def _services_ctx(
                 BlockingConnectionPool.from_url(
                     config.redis_url,
                     max_connections=REDIS_CONNECTIONS,
-                    timeout=2,
-                    socket_timeout=2,
-                    socket_connect_timeout=2,
+                    timeout=REDIS_WAIT_SECONDS,
+                    socket_timeout=REDIS_WAIT_SECONDS,
+                    socket_connect_timeout=REDIS_WAIT_SECONDS,
                 )
             )
             if config.redis_url
