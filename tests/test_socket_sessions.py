@@ -118,6 +118,17 @@ async def assert_disconnected_within_a_second(watched: Watched, reason: str) -> 
     assert reason in watched.reasons, watched.reasons
 
 
+async def end_sessions(
+    client: TestClient[Any, Any], staff: Actor, family: Actor, reason: str
+) -> Any:
+    """Customer care signs `family` out everywhere."""
+    return await client.post(
+        f"/api/v1/staff/accounts/{family.id}/sessions/end",
+        json={"reason": reason},
+        headers=staff.headers,
+    )
+
+
 # --- each way a session ends ----------------------------------------------------------------
 
 
@@ -164,11 +175,7 @@ async def test_customer_care_ending_a_familys_sessions_disconnects_their_sockets
     watch: Callable[..., Awaitable[Watched]],
 ) -> None:
     jane = await watch(family)
-    resp = await app_client.post(
-        f"/api/v1/staff/accounts/{family.id}/sessions/end",
-        json={"reason": "Reported a lost phone"},
-        headers=support.headers,
-    )
+    resp = await end_sessions(app_client, support, family, "Reported a lost phone")
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["ended"] == 1
     await assert_disconnected_within_a_second(jane, "ended_by_staff")
@@ -190,11 +197,7 @@ async def test_a_reviewer_cannot_end_a_familys_sessions(
     watch: Callable[..., Awaitable[Watched]],
 ) -> None:
     jane = await watch(family)
-    resp = await app_client.post(
-        f"/api/v1/staff/accounts/{family.id}/sessions/end",
-        json={"reason": "Curious"},
-        headers=reviewer.headers,
-    )
+    resp = await end_sessions(app_client, reviewer, family, "Curious")
     assert resp.status == 403
     assert jane.client.connected
     assert (await app_client.get("/api/v1/wallet", headers=family.headers)).status == 200
