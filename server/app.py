@@ -12,9 +12,11 @@ from typing import Any
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from moderation import routes as moderation_routes
-from moderation import routes_cases as case_routes
-from moderation import routes_reports
+from moderation.http import routes as moderation_routes
+from moderation.http import routes_audit, routes_reports
+from moderation.http import routes_cases as case_routes
+from moderation.services.policies import policy_in
+from moderation.sockets.staff import StaffNamespace
 from server.appkeys import API, CONFIG, METRICS, SERVICES, SIO
 from server.clock import Clock, SystemClock
 from server.config import Config
@@ -35,7 +37,7 @@ from server.http.api import Api
 from server.http.metrics import HttpMetrics
 from server.http.middleware import request_context
 from server.realtime import SocketNotifier, attach, create_socket_server, tell_clients_and_stop
-from server.services.context import Services
+from server.services.context import PolicySource, Services
 from server.services.delivery import release_loop
 from server.services.events import publish_committed
 from server.services.mail import Mailer, MailQueue, OutboxMailer, SmtpMailer
@@ -45,6 +47,7 @@ from server.services.payments import PaymentGateway, SandboxGateway
 from server.services.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.services.sessions import do_purge_expired_sessions
 from server.sockets.liveness import SessionEndRelay, SocketSessions
+from server.sockets.main import MainNamespace
 from server.storage.db import Database, create_engine
 
 log = logging.getLogger("homeline.app")
@@ -54,6 +57,11 @@ REDIS_CONNECTIONS = 16
 # each timeout is a count kept in process only); short enough that a hung Redis cannot hold a
 # sign-in for long.
 REDIS_WAIT_SECONDS = 5
+
+
+# The moderation wing answers the core's one question about it (the policy in force) through
+# this port; `homeline` one-off commands plug in the same.
+POLICY_SOURCE: PolicySource = policy_in
 
 
 def build_api() -> Api:
@@ -72,6 +80,7 @@ def build_api() -> Api:
         moderation_routes,
         case_routes,
         routes_reports,
+        routes_audit,
     ):
         for endpoint in module.endpoints():
             api.add(endpoint)
@@ -101,7 +110,9 @@ def create_app(
         if config.redis_url
         else None
     )
-    attach(sio, app, sockets)
+    # Every socket.io namespace, one class each: the core's `/`, the console's `/staff`
+    # (signaling's `/visits` joins them here).
+    attach(sio, app, [MainNamespace(app, sessions=sockets), StaffNamespace(app, sessions=sockets)])
     app.cleanup_ctx.append(
         _services_ctx(
             clock or SystemClock(),
@@ -172,6 +183,7 @@ def _services_ctx(
             limiter=limiter,
             mail=mail,
             gateway=gateway,
+            policies=POLICY_SOURCE,
             notifier=notifier,
         )
         try:

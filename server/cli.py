@@ -27,7 +27,10 @@ from server.storage.db import Database, create_engine
 
 @asynccontextmanager
 async def services(config: Config) -> AsyncIterator[Services]:
-    """The services without the web server, for one-off commands."""
+    """The services without the web server, for one-off commands (with the moderation wing's
+    policy plugged in, as server/app.py does)."""
+    from server.app import POLICY_SOURCE  # the composition root's choice of wings
+
     clock = SystemClock()
     db = Database(create_engine(config.database_url))
     mail = MailQueue(OutboxMailer(config.outbox_dir, clock), sender=config.smtp_from, clock=clock)
@@ -40,6 +43,7 @@ async def services(config: Config) -> AsyncIterator[Services]:
             limiter=MemoryRateLimiter(clock),
             mail=mail,
             gateway=SandboxGateway(),
+            policies=POLICY_SOURCE,
         )
     finally:
         await db.close()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from server.http.middleware import request_id_var
+# Set by the HTTP middleware (server/http/middleware.py) for the request being handled.
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 

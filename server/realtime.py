@@ -1,9 +1,14 @@
 """The socket.io server: its creation, the notifier that pushes committed events and ends
 sessions' sockets, and telling clients when the server shuts down.
 
-The namespaces themselves are classes in `server/sockets/` (`/` and `/staff`), registered by
-`attach`; every one of them authenticates its connections and checks the session at every
-event (`server/sockets/base.py`).
+The namespaces themselves are classes, one per namespace (`/` in server/sockets/main.py,
+`/staff` in moderation/sockets/staff.py), built and handed to `attach` by server/app.py; every
+one of them authenticates its connections and checks the session at every event
+(server/sockets/base.py).
+
+Where emits are allowed: stored events (the per-person stream, staff feed updates) go out only
+from the notifier here, after their transaction commits (server/storage/db.py runs the hook);
+signaling relays, which are not stored, go out from the `/visits` namespace alone.
 """
 
 from __future__ import annotations
@@ -16,10 +21,9 @@ import socketio
 from aiohttp import web
 
 from server.config import Config
+from server.domain.rooms import STAFF_NAMESPACE, facility_room
 from server.services.notify import SessionEnded, StaffEvent, StreamEvent
 from server.sockets.liveness import SessionEndRelay, SocketSessions
-from server.sockets.main import MainNamespace
-from server.sockets.staff import STAFF_NAMESPACE, StaffNamespace, facility_room
 
 log = logging.getLogger("homeline.socket")
 
@@ -74,10 +78,12 @@ def create_socket_server(config: Config) -> socketio.AsyncServer:
     )
 
 
-def attach(sio: socketio.AsyncServer, app: web.Application, sessions: SocketSessions) -> None:
-    """Register every namespace and serve socket.io on the app."""
-    sio.register_namespace(MainNamespace(app, sessions=sessions))
-    sio.register_namespace(StaffNamespace(app, sessions=sessions))
+def attach(
+    sio: socketio.AsyncServer, app: web.Application, namespaces: Sequence[socketio.AsyncNamespace]
+) -> None:
+    """Register the namespaces the composition root built and serve socket.io on the app."""
+    for namespace in namespaces:
+        sio.register_namespace(namespace)
     sio.attach(app)
 
 

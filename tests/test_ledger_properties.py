@@ -33,6 +33,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import delete
 
+from moderation.services.policies import policy_in
 from server.config import Config
 from server.domain.ledger import AccountRef, SystemCode, family_wallet, resident_wallet, system
 from server.domain.money import MAX_CENTS
@@ -208,6 +209,7 @@ class LedgerMachine(RuleBasedStateMachine):
             limiter=MemoryRateLimiter(clock),
             mail=MailQueue(RecordingMailer(), sender="t@example.com", clock=clock),
             gateway=SandboxGateway(),
+            policies=policy_in,
         )
         self.model = Model()
         self.keys = 0

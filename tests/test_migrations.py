@@ -9,6 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
+import moderation.storage  # noqa: F401  (the wing's tables, compared too)
 from server.storage.db import Database, create_engine
 from server.storage.migrate import current_revision, head_revision, upgrade
 from server.storage.models import Base

@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
-from moderation.privilege import check_credentials
-from moderation.routes_cases import PrivilegeBody
+from moderation.http.routes_cases import PrivilegeBody
+from moderation.services.privilege import check_credentials
 from server.domain.messages import MAX_BODY_CHARS, check_body
 from server.errors import FieldErrors
 from server.http.openapi_schema import (

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from moderation.policy import MAX_NOTE_CHARS, MAX_RULES
+from moderation.domain.policy import MAX_NOTE_CHARS, MAX_RULES
 from server.domain.ledger import family_wallet, resident_wallet
 from server.services.context import Services
 from tests.conftest import Actor, World, assert_error

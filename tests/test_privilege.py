@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from moderation.privilege import sent_while_privileged
+from moderation.services.privilege import sent_while_privileged
 from server.domain.ledger import family_wallet
 from server.services.context import Services
 from server.storage.message_models import Message

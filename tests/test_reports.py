@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
-from moderation.reports import (
+from moderation.services.reports import (
     Decision,
     SentCount,
     aggregate,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moderation.policy import (
+from moderation.domain.policy import (
     DEFAULT_POLICY,
     DEFAULT_REJECTION_REASONS,
     DEFAULT_VISITING_HOURS,
@@ -31,8 +31,8 @@ from moderation.policy import (
     RuleKind,
     VisitingHours,
 )
-from moderation.policy_checks import policy_from_json
-from moderation.screening import (
+from moderation.domain.policy_checks import policy_from_json
+from moderation.domain.screening import (
     TOO_SLOW,
     Action,
     Screened,

@@ -5,18 +5,17 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from contextvars import ContextVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from server.appkeys import METRICS
 from server.errors import DomainError, RateLimited
+from server.logs import request_id_var
 
 log = logging.getLogger("homeline.http")
 # A context variable (not shared state): each request's task sees its own id, and every log
 # line written while handling it carries the id.
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
 
 def error_response(exc: DomainError) -> web.Response:

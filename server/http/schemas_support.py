@@ -83,16 +83,3 @@ def _rfc3339(value: object) -> object:
 
 
 DateTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
-
-
-class AuditQuery(Query):
-    action: Annotated[str, StringConstraints(min_length=1, max_length=42)] | None = None
-    since: DateTime | None = Field(default=None, alias="from")
-    until: DateTime | None = Field(default=None, alias="to")
-    before: Id | None = None
-    facility_id: Id | None = None
-    staff_id: Id | None = None
-    # Free text; an empty box (`q=`) is no search at all.
-    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
-    limit: PageSize = 50  # JSON pages only; a CSV export holds up to 10,000 entries
-    format: Literal["json", "csv"] = "json"

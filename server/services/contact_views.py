@@ -13,8 +13,8 @@ from server.domain.contacts import ContactStatus
 from server.services.context import PrincipalKind
 from server.services.events import append_in
 from server.services.notify import Recipient
+from server.storage.case_models import ContactBlock, ContactPrivilege
 from server.storage.models import Contact, Facility, FamilyAccount, Resident, Staff
-from server.storage.moderation_models import ContactBlock, ContactPrivilege
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.audit import record_staff_action
 from server.domain.contacts import (
     ContactAction,
     ContactStatus,
@@ -29,6 +28,7 @@ from server.domain.contacts import (
 )
 from server.domain.permissions import Action
 from server.errors import Conflict, Forbidden, NotFound
+from server.services.audit import record_staff_action
 from server.services.contact_views import (
     ContactView,
     active_contact_block,
@@ -37,8 +37,8 @@ from server.services.contact_views import (
 )
 from server.services.context import Principal, PrincipalKind, Services
 from server.services.ledger_postings import serialise_writers
+from server.storage.case_models import ContactBlock, FamilyBlock
 from server.storage.models import Contact, Facility, Resident
-from server.storage.moderation_models import ContactBlock, FamilyBlock
 
 NOT_FOUND = "No such contact."
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from moderation.domain.policy import Policy
 from server.clock import Clock
 from server.config import Config
 from server.domain.permissions import Action, Role, allowed, serves, staff_role
@@ -16,6 +20,14 @@ from server.services.ratelimit import RateLimiter
 from server.storage.db import Database
 
 
+class PolicySource(Protocol):
+    """The message policy in force at a facility. The policy is the moderation wing's (its
+    table, its console); the core only reads it while sending, through this port, which
+    server/app.py fills with `moderation.services.policies.policy_in`."""
+
+    async def __call__(self, tx: AsyncSession, *, facility_id: int) -> Policy: ...
+
+
 @dataclass(frozen=True)
 class Services:
     config: Config
@@ -25,6 +37,7 @@ class Services:
     limiter: RateLimiter
     mail: MailQueue
     gateway: PaymentGateway
+    policies: PolicySource
     # Replaced by the socket.io notifier in create_app; a recording one for one-off commands.
     notifier: Notifier = field(default_factory=RecordingNotifier)
 

@@ -1,5 +1,5 @@
-"""Around a conversation: read receipts, unread counts per contact, the owner's export, and
-the read-only view facility staff have (never of a privileged contact)."""
+"""Around a conversation: read receipts, unread counts per contact, the owner's export. (The
+read-only view facility staff have is the moderation wing's: moderation/services/staff_reads.py.)"""
 
 from __future__ import annotations
 
@@ -9,11 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, select, update
 
-from moderation.audit import record_staff_action
-from moderation.privilege import sent_while_privileged
 from server.domain.messages import MessageStatus
-from server.domain.permissions import Action
-from server.errors import Forbidden, NotFound
 from server.services.context import Principal, Services
 from server.services.delivery import status_json
 from server.services.events import append_in
@@ -24,10 +20,9 @@ from server.services.message_views import (
     party_of,
     view_of,
 )
-from server.services.messages import MAX_PAGE, NO_CONTACT, contact_of, visible_to
+from server.services.messages import contact_of, visible_to
 from server.services.notify import Recipient
 from server.storage.message_models import Message
-from server.storage.models import Contact
 
 DELIVERED = MessageStatus.DELIVERED.value
 
@@ -155,40 +150,3 @@ async def access_export(svc: Services, actor: Principal, *, contact_id: int) -> 
             viewer=party,
             at=svc.clock.now(),
         )
-
-
-PRIVILEGED = (
-    "This is a privileged contact (legal counsel or an abuse reporting line); its messages "
-    "are not shown to staff."
-)
-
-
-async def access_staff_conversation(
-    svc: Services, actor: Principal, *, contact_id: int, before: int | None, limit: int
-) -> list[MessageView]:
-    """A conversation, read-only, for staff of the contact's facility: every message in any
-    status, newest first. Privileged contacts are refused; every view is audited."""
-    async with svc.db.transaction() as tx:
-        contact = await tx.get(Contact, contact_id)
-        if contact is None or not actor.may_staff(contact.facility_id):
-            raise NotFound(NO_CONTACT)
-        if not actor.may(Action.CONVERSATION_READ):
-            raise Forbidden("Only the facility's staff read its conversations.")
-        if contact.privileged:
-            raise Forbidden(PRIVILEGED, code="privileged_contact")
-        # Never what was said while the contact was privileged, even after it is revoked.
-        stmt = select(Message).where(Message.contact_id == contact_id, ~sent_while_privileged())
-        if before is not None:
-            stmt = stmt.where(Message.id < before)
-        rows = list(await tx.scalars(stmt.order_by(Message.id.desc()).limit(min(limit, MAX_PAGE))))
-        await record_staff_action(
-            tx,
-            staff=actor,
-            at=svc.clock.now(),
-            action="messages.view",
-            facility_id=contact.facility_id,
-            target_type="contact",
-            target_id=contact_id,
-            details={"before": before, "shown": [m.id for m in rows]},
-        )
-        return [view_of(m) for m in rows]

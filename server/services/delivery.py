@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.blocks import block_in_force, held_back_by_block
 from server.domain.messages import MessageStatus, next_status
+from server.services.blocks_in_force import block_in_force, held_back_by_block
 from server.services.context import Services
 from server.services.events import append_in
 from server.services.ledger_postings import serialise_writers

@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from moderation.audit import record_staff_action
 from server.domain.ledger import TransactionKind
 from server.domain.permissions import Action
 from server.domain.tariff import (
@@ -35,6 +34,7 @@ from server.domain.tariff import (
 )
 from server.errors import Conflict, FieldErrors, Forbidden
 from server.services import ledger
+from server.services.audit import record_staff_action
 from server.services.context import Principal, Services
 from server.services.deposit_accounts import AccountSpec, Target, access_target_in, canonical
 from server.services.tariffs import tariff_in

@@ -12,9 +12,9 @@ from server.domain.ledger import AccountRef, family_wallet, resident_wallet
 from server.domain.messages import MessageStatus
 from server.services.context import Principal, PrincipalKind
 from server.services.notify import Recipient
+from server.storage.case_models import appeal_of
 from server.storage.message_models import Message
 from server.storage.models import Contact, FamilyAccount, Resident
-from server.storage.moderation_models import appeal_of
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,8 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.blocks import block_in_force
-from moderation.policies import policy_in
-from moderation.policy import Direction, Policy
-from moderation.screening import Action, Screened, Verdict, screen
+from moderation.domain.policy import Direction, Policy
+from moderation.domain.screening import Action, Screened, Verdict, screen
 from server.domain.contacts import ContactStatus, family_block_sentence
 from server.domain.ledger import SystemCode
 from server.domain.messages import MessageStatus, check_body, next_status
@@ -27,6 +25,7 @@ from server.domain.permissions import Action as Permission
 from server.domain.tariff import is_saturday, local_day_bounds, message_price
 from server.errors import Conflict, Forbidden, NotFound, PaymentRequired
 from server.services import ledger
+from server.services.blocks_in_force import block_in_force
 from server.services.contacts import family_block_in_force
 from server.services.context import Principal, PrincipalKind, Services
 from server.services.events import append_in, staff_event_in
@@ -129,7 +128,7 @@ async def _send(
                 privileged=contact.privileged,
                 resident_id=contact.resident_id,
             ),
-            policy := await policy_in(tx, facility_id=facility.id),
+            policy := await svc.policies(tx, facility_id=facility.id),
             now,
         )
         if verdict.action is Action.REFUSE:
@@ -275,7 +274,8 @@ async def access_quote(svc: Services, actor: Principal, *, contact_id: int) -> Q
                 payer = "you"
             elif balances[1] >= price:
                 payer = "recipient"
-        why_not = await _why_not(tx, contact, facility, sender, now=now)
+        policy = await svc.policies(tx, facility_id=facility.id)
+        why_not = await _why_not(tx, contact, facility, sender, now=now, policy=policy)
         if why_not is None and price > 0 and payer is None:
             why_not = _cannot_pay(await name_of(tx, recipient), price)
         return Quote(
@@ -288,7 +288,13 @@ async def access_quote(svc: Services, actor: Principal, *, contact_id: int) -> Q
 
 
 async def _why_not(
-    tx: AsyncSession, contact: Contact, facility: Facility, sender: Recipient, *, now: datetime
+    tx: AsyncSession,
+    contact: Contact,
+    facility: Facility,
+    sender: Recipient,
+    *,
+    now: datetime,
+    policy: Policy,
 ) -> str | None:
     """What would refuse a message on this contact now, read-only (the quote's view of the
     checks `_send` makes)."""
@@ -307,7 +313,7 @@ async def _why_not(
             privileged=contact.privileged,
             resident_id=contact.resident_id,
         ),
-        await policy_in(tx, facility_id=facility.id),
+        policy,
         now,
     )
     return verdict.refusal if verdict.action is Action.REFUSE else None

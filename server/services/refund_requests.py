@@ -38,13 +38,13 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.audit import record_staff_action
 from server.domain.ledger import TransactionKind, family_wallet
 from server.domain.money import Money
 from server.domain.permissions import Action
 from server.domain.tariff import DEFAULT_TARIFF
 from server.errors import BadRequest, Conflict, FieldErrors, Forbidden, NotFound, PaymentRequired
 from server.services import ledger
+from server.services.audit import record_staff_action
 from server.services.context import Principal, Services
 from server.services.refund_views import (
     CareKind,

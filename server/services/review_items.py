@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.policy import Policy
-from moderation.screening import Highlight, highlights
+from moderation.domain.policy import Policy
+from moderation.domain.screening import Highlight, highlights
 from server.domain.messages import MessageStatus
 from server.services.message_views import MessageView, name_of, view_of
 from server.services.staff_views import staff_message_json

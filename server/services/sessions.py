@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.audit import record_staff_action
 from server.domain.permissions import Action
 from server.errors import Forbidden, Unauthenticated
+from server.services.audit import record_staff_action
 from server.services.context import Principal, PrincipalKind, Services, StaffRole
 from server.services.notify import SessionEnded
 from server.services.ratelimit import (

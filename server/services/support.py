@@ -19,11 +19,11 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.audit import record_staff_action
 from server.domain.ledger import TransactionKind, family_wallet
 from server.domain.permissions import Action, Role
 from server.errors import Forbidden, NotFound
 from server.services import ledger
+from server.services.audit import record_staff_action
 from server.services.context import Principal, Services
 from server.storage.models import (
     Contact,

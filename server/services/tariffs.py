@@ -14,12 +14,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.audit import record_staff_action
 from server.domain import ratecaps
 from server.domain.permissions import Action
 from server.domain.ratecaps import RateCapProfile, Violation
 from server.domain.tariff import DEFAULT_TARIFF, Tariff
 from server.errors import Forbidden, NotFound
+from server.services.audit import record_staff_action
 from server.services.context import Principal, Services
 from server.storage.models import Facility, FacilitySettings
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -61,30 +60,3 @@ class Message(Base):
     reviewed_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     rejection_reason: Mapped[str | None] = mapped_column(Text)
     refund_transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
-
-
-class FacilityPolicy(Base):
-    """A facility's current message policy (JSON checked by moderation/policy.py)."""
-
-    __tablename__ = "facility_policies"
-
-    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"), primary_key=True)
-    version: Mapped[int] = mapped_column(BigInteger)
-    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
-    updated_at: Mapped[datetime]
-    updated_by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
-
-
-class FacilityPolicyChange(Base):
-    """Every version a facility's policy has had: who set it, when and why. Append-only."""
-
-    __tablename__ = "facility_policy_changes"
-    __table_args__ = (UniqueConstraint("facility_id", "version"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"))
-    version: Mapped[int] = mapped_column(BigInteger)
-    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
-    changed_at: Mapped[datetime]
-    changed_by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
-    reason: Mapped[str | None] = mapped_column(Text)

@@ -14,14 +14,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.audit import record_staff_action
-from moderation.policy import DEFAULT_POLICY, Policy
-from moderation.policy_checks import policy_from_json
-from moderation.screening import check_rules_are_quick
+from moderation.domain.policy import DEFAULT_POLICY, Policy
+from moderation.domain.policy_checks import policy_from_json
+from moderation.domain.screening import check_rules_are_quick
+from moderation.storage.models import FacilityPolicy, FacilityPolicyChange
 from server.domain.permissions import Action
 from server.errors import FieldErrors, Forbidden, NotFound
+from server.services.audit import record_staff_action
 from server.services.context import Principal, Services
-from server.storage.message_models import FacilityPolicy, FacilityPolicyChange
 from server.storage.models import Facility, Resident, Staff
 
 NOT_FOUND = "No such facility."

@@ -15,14 +15,14 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.audit import record_staff_action
 from server.domain.permissions import Action
 from server.errors import Conflict, FieldErrors, Forbidden
+from server.services.audit import record_staff_action
 from server.services.contact_views import ContactView, announce_in, contact_view_in
 from server.services.contacts import locked_contact
 from server.services.context import Principal, PrincipalKind, Services
+from server.storage.case_models import ContactPrivilege
 from server.storage.message_models import Message
-from server.storage.moderation_models import ContactPrivilege
 
 MAX_BAR_NUMBER = 40
 MAX_ORGANISATION = 200

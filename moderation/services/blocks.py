@@ -1,6 +1,7 @@
 """Blocks: a family account blocked at one facility (listed and lifted by that facility's
-staff, with a reason and an optional last day, each step audited), and the one question the
-send path and the delivery loop ask, `block_in_force`.
+staff, with a reason and an optional last day, each step audited). The one question the send
+path and the delivery loop ask, whether a block is in force, is the core's:
+server/services/blocks_in_force.py.
 
 A block in force (a blocked contact, or the contact's family blocked at its facility) refuses
 sends on the contact in both directions (403 `blocked`, nothing stored or charged), holds back
@@ -15,76 +16,30 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, exists, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.audit import record_staff_action
 from server.domain.contacts import (
-    ContactStatus,
     block_ends_at,
     check_block_until,
-    contact_block_sentence,
-    family_block_sentence,
     local_today,
 )
 from server.domain.permissions import Action
 from server.errors import Conflict, Forbidden, NotFound
-from server.services.contact_views import active_contact_block
+from server.services.audit import record_staff_action
 from server.services.contacts import (
-    end_expired_block_in,
     family_block_in_force,
     family_block_in_force_at,
 )
 from server.services.context import Principal, PrincipalKind, Services
 from server.services.ledger_postings import serialise_writers
-from server.storage.message_models import Message
+from server.storage.case_models import FamilyBlock
 from server.storage.models import Contact, Facility, FamilyAccount, Staff
-from server.storage.moderation_models import ContactBlock, FamilyBlock
 
 NO_FACILITY = "No such facility."
 NO_BLOCK = "No such block at this facility."
 NO_FAMILY = "No such family account among this facility's contacts."
 LIST_LIMIT = 500
-
-
-async def block_in_force(tx: AsyncSession, *, contact: Contact, now: datetime) -> str | None:
-    """The sentence to show when a block holds this contact at `now` (its own block, or its
-    family's at its facility), else None. A contact block that has run out is ended here, in
-    the caller's transaction, so the contact is back to its status before the block."""
-    blocked = contact.status == ContactStatus.BLOCKED.value
-    if blocked and not await end_expired_block_in(tx, contact, now=now):
-        block = await active_contact_block(tx, contact_id=contact.id)
-        return contact_block_sentence(block.until if block is not None else None)
-    family = await family_block_in_force(
-        tx, family_account_id=contact.family_account_id, facility_id=contact.facility_id, now=now
-    )
-    if family is None:
-        return None
-    facility = await tx.get(Facility, contact.facility_id)
-    return family_block_sentence(facility.name if facility else "this facility", family.until)
-
-
-def held_back_by_block(now: datetime) -> ColumnElement[bool]:
-    """SQL over `messages`: a block holds the message's contact at `now` (the same rule as
-    `block_in_force`), so that the delivery loop never even claims such a message and a
-    long-blocked contact's backlog cannot crowd out the messages that are due."""
-    run_out = exists().where(
-        ContactBlock.contact_id == Contact.id,
-        ContactBlock.lifted_at.is_(None),
-        ContactBlock.ends_at <= now,
-    )
-    contact_blocked = exists().where(
-        Contact.id == Message.contact_id,
-        Contact.status == ContactStatus.BLOCKED.value,
-        ~run_out,
-    )
-    family_blocked = exists().where(
-        Contact.id == Message.contact_id,
-        FamilyBlock.family_account_id == Contact.family_account_id,
-        FamilyBlock.facility_id == Contact.facility_id,
-        family_block_in_force_at(now),
-    )
-    return or_(contact_blocked, family_blocked)
 
 
 # --- a family account blocked at a facility ----------------------------------------------------

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from moderation.policy import (
+from moderation.domain.policy import (
     ContentRule,
     DeliveryMode,
     Direction,

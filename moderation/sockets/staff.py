@@ -9,17 +9,12 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from moderation.review import do_open_live_feed
+from moderation.services.review import do_open_live_feed
+from server.domain.rooms import STAFF_NAMESPACE, facility_room
 from server.errors import DomainError
 from server.services.context import Principal, PrincipalKind
 from server.sockets.base import SessionNamespace, services_of
 from server.sockets.liveness import SocketSessions
-
-STAFF_NAMESPACE = "/staff"
-
-
-def facility_room(facility_id: int) -> str:
-    return f"facility:{facility_id}"
 
 
 class StaffNamespace(SessionNamespace):

@@ -13,14 +13,14 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.audit import record_staff_action
-from moderation.blocks import block_in_force
-from moderation.policies import policy_in
-from moderation.screening import release_time
+from moderation.domain.screening import release_time
+from moderation.services.policies import policy_in
 from server.domain.messages import MessageStatus, next_status
 from server.domain.permissions import Action
 from server.errors import Conflict, Forbidden, NotFound
 from server.services import ledger
+from server.services.audit import record_staff_action
+from server.services.blocks_in_force import block_in_force
 from server.services.context import Principal, Services
 from server.services.delivery import deliver_in, sender_of, status_json
 from server.services.events import append_in, staff_event_in

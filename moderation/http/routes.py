@@ -8,8 +8,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import ConfigDict, Field
 
-from moderation import policies, review
-from moderation.policy import (
+from moderation.domain.policy import (
     DAYS,
     MAX_DELAY_MINUTES,
     MAX_NOTE_CHARS,
@@ -25,14 +24,14 @@ from moderation.policy import (
     RestrictionKind,
     RuleKind,
 )
-from moderation.policy_checks import policy_from_json
+from moderation.domain.policy_checks import policy_from_json
+from moderation.services import policies, review, staff_reads
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
 from server.http.auth import authenticate
 from server.http.openapi_schema import NOT_BLANK, PY_WHITE_SPACE, stripped_pattern
 from server.http.parsing import Body, Id, parse_json, parse_query, path_id
 from server.http.schemas_messages import MessageHistoryQuery
-from server.services import conversations
 from server.services.context import PrincipalKind
 from server.services.staff_views import staff_message_json
 
@@ -251,7 +250,7 @@ async def reject(request: web.Request) -> web.Response:
 async def staff_conversation(request: web.Request) -> web.Response:
     query = parse_query(request, MessageHistoryQuery)
     actor = await authenticate(request, S)
-    found = await conversations.access_staff_conversation(
+    found = await staff_reads.access_staff_conversation(
         request.app[SERVICES],
         actor,
         contact_id=query.contact_id,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import ConfigDict, Field
 
-from moderation import appeals, blocks, privilege
+from moderation.services import appeals, blocks, privilege
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
 from server.http.auth import authenticate

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BeforeValidator, Field
 from pydantic.config import JsonDict
 
-from moderation import reports
+from moderation.services import reports
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
 from server.http.auth import authenticate

@@ -36,15 +36,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, false, func, or_, select
 
-from moderation.privilege import sent_while_privileged
+from moderation.services.privilege import sent_while_privileged
 from server.domain.messages import MessageStatus
 from server.domain.permissions import Action
 from server.domain.tariff import local_day_bounds
 from server.errors import FieldErrors, Forbidden, NotFound
 from server.services.context import Principal, Services
+from server.storage.case_models import Appeal
 from server.storage.message_models import Message
 from server.storage.models import Contact, Facility
-from server.storage.moderation_models import Appeal
 
 MAX_DAYS = 92
 DEFAULT_DAYS = 14

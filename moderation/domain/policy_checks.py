@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import regex
 
-from moderation.policy import (
+from moderation.domain.policy import (
     DAYS,
     DEFAULT_REJECTION_REASONS,
     DEFAULT_VISITING_HOURS,

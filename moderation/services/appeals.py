@@ -18,19 +18,19 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.audit import record_staff_action
-from moderation.blocks import block_in_force
 from server.domain.messages import MessageStatus, next_status
 from server.domain.permissions import Action
 from server.errors import Conflict, FieldErrors, Forbidden, NotFound
+from server.services.audit import record_staff_action
+from server.services.blocks_in_force import block_in_force
 from server.services.context import Principal, Services
 from server.services.delivery import deliver_in, sender_of, status_json
 from server.services.events import append_in, staff_event_in
 from server.services.ledger_postings import serialise_writers
 from server.services.message_views import MessageView, name_of, party_of, view_of
+from server.storage.case_models import Appeal, appeal_of
 from server.storage.message_models import Message
 from server.storage.models import Contact, Staff
-from server.storage.moderation_models import Appeal, appeal_of
 
 MAX_TEXT = 500
 QUEUE_PAGE = 100

@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.audit import record_staff_action
 from server.domain.permissions import Action, Role
 from server.errors import Forbidden, NotFound
+from server.services.audit import record_staff_action
 from server.services.context import Principal, Services
 from server.storage.models import AuditEntry, Staff
 
