@@ -6,39 +6,19 @@
 // history and the audit log); other staff read it. A 422 puts each sentence next to its field.
 //
 // The page shows the parts the server's document has, and sends back exactly those parts, so
-// it works with a server that knows fewer of them. The editable lists (rules, restrictions,
-// rejection reasons) are in console-policy-lists.js.
+// it works with a server that knows fewer of them. The delivery modes, visiting hours and time
+// zone are in console-policy-delivery.js; the editable lists (rules, restrictions, rejection
+// reasons) in console-policy-lists.js.
 
 import { ApiError, get, put } from "./api.js";
 import { bindForm, clearErrors, el, fieldError, setStatus, statusOf } from "./forms.js";
 import { formatWhen } from "./money.js";
 import { ender, fillFacilities, forgetFacilities, isGlobal, may, plural } from "./console-common.js";
+import { DIRECTIONS, MODE_LABELS, setupPolicyDelivery } from "./console-policy-delivery.js";
 import { setupPolicyLists } from "./console-policy-lists.js";
 
 const $ = (selector) => document.querySelector(selector);
 
-const DIRECTIONS = [
-  ["incoming", "Family to resident"],
-  ["outgoing", "Resident to family"],
-  ["photos", "Photos"],
-];
-const MODES = [
-  ["instant", "Instant"],
-  ["delay", "Delay"],
-  ["review_all", "Review all"],
-  ["review_flagged", "Review flagged"],
-];
-const MODE_LABELS = Object.fromEntries(MODES);
-const DAYS = [
-  ["mon", "Monday"],
-  ["tue", "Tuesday"],
-  ["wed", "Wednesday"],
-  ["thu", "Thursday"],
-  ["fri", "Friday"],
-  ["sat", "Saturday"],
-  ["sun", "Sunday"],
-];
-const MAX_DELAY = 7 * 24 * 60;
 const SECTION_LABELS = {
   incoming: "Family to resident",
   outgoing: "Resident to family",
@@ -49,35 +29,6 @@ const SECTION_LABELS = {
   visiting_hours: "Visiting hours",
   timezone: "Time zone",
 };
-
-/** "09:00-12:00, 13:00-17:00" <-> [["09:00","12:00"],["13:00","17:00"]]. */
-function hoursText(windows) {
-  return (Array.isArray(windows) ? windows : []).map((w) => `${w[0]}-${w[1]}`).join(", ");
-}
-
-function parseHours(text) {
-  const windows = [];
-  for (const part of text
-    .split(",")
-    .map((p) => p.trim())
-    .filter(Boolean)) {
-    const match = /^(\d{1,2}):(\d{2})\s*[-–—]\s*(\d{1,2}):(\d{2})$/.exec(part);
-    if (!match) return null;
-    const [h1, m1, h2, m2] = match.slice(1).map(Number);
-    if (h1 > 24 || h2 > 24 || m1 > 59 || m2 > 59) return null;
-    const pad = (n) => String(n).padStart(2, "0");
-    windows.push([`${pad(h1)}:${pad(m1)}`, `${pad(h2)}:${pad(m2)}`]);
-  }
-  return windows;
-}
-
-function timeZones() {
-  try {
-    return Intl.supportedValuesOf("timeZone");
-  } catch {
-    return ["UTC", "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"];
-  }
-}
 
 /** One line that says what a version of the policy does. */
 function summarise(policy) {
@@ -107,6 +58,7 @@ export function setupPolicy({ sessionEnded, me }) {
   const ended = ender(sessionEnded);
   const url = (id) => `/api/v1/staff/facilities/${id}/policy`;
   const has = (key) => Boolean(state.data && key in state.data.policy);
+  const delivery = setupPolicyDelivery({ form, state });
   const lists = setupPolicyLists({ state, ended });
 
   // ---- loading ---------------------------------------------------------------------------
@@ -199,109 +151,19 @@ export function setupPolicy({ sessionEnded, me }) {
       : `Facility ${data.facility_id}. The default policy: no administrator has changed it yet.`;
     $("#policy-readonly").hidden = state.editable;
 
-    $("#pf-delivery").hidden = !DIRECTIONS.some(([d]) => d in policy);
-    $("#policy-modes").replaceChildren(
-      ...DIRECTIONS.filter(([d]) => d in policy).map(([d, label]) => modeGroup(d, label, policy[d])),
-    );
+    delivery.fill(policy);
     $("#pf-rules").hidden = !("rules" in policy);
     $("#pf-restrictions").hidden = !("restrictions" in policy);
     $("#pf-reasons").hidden = !("rejection_reasons" in policy);
-    $("#pf-hours").hidden = !("visiting_hours" in policy);
-    $("#policy-hours").replaceChildren(
-      ...DAYS.map(([day, label]) =>
-        el(
-          "div",
-          { class: "field" },
-          el("label", { for: `policy-hours-${day}` }, label),
-          el("input", {
-            id: `policy-hours-${day}`,
-            name: `visiting_hours.${day}`,
-            type: "text",
-            maxlength: 200,
-            autocomplete: "off",
-            spellcheck: "false",
-            "aria-describedby": "pf-hours-hint",
-            value: hoursText(policy.visiting_hours?.[day]),
-          }),
-        ),
-      ),
-    );
-    $("#pf-timezone").hidden = !("timezone" in policy);
-    const zone = $("#policy-timezone");
-    if (!zone.options.length) {
-      // "Not set" sends nothing, so the facility keeps whatever zone it has.
-      zone.replaceChildren(
-        el("option", { value: "" }, "Not set"),
-        ...timeZones().map((z) => el("option", { value: z }, z)),
-      );
-    }
-    if (policy.timezone && ![...zone.options].some((o) => o.value === policy.timezone)) {
-      zone.append(el("option", { value: policy.timezone }, policy.timezone));
-    }
-    zone.value = policy.timezone || "";
-
     // Read only for all but the facility's admins; a part the server does not have is not sent.
     for (const control of form.querySelectorAll("input, select, textarea")) {
       control.disabled = !state.editable || Boolean(control.closest("fieldset[hidden]"));
     }
-    for (const [direction] of DIRECTIONS) syncMode(direction);
+    delivery.syncModes();
     for (const node of form.querySelectorAll(".edit-only")) node.hidden = !state.editable;
     $("#policy-save").hidden = !state.editable;
     lists.fill(policy);
     renderHistory(data);
-  }
-
-  function modeGroup(direction, label, rule) {
-    const select = el(
-      "select",
-      { id: `policy-${direction}-mode`, name: `${direction}.mode` },
-      MODES.map(([value, text]) => el("option", { value }, text)),
-    );
-    if (![...select.options].some((o) => o.value === rule.mode))
-      select.append(el("option", { value: rule.mode }, rule.mode));
-    select.value = rule.mode;
-    const delay = el("input", {
-      id: `policy-${direction}-delay`,
-      name: `${direction}.delay_minutes`,
-      type: "text",
-      inputmode: "numeric",
-      maxlength: 6,
-      autocomplete: "off",
-      spellcheck: "false",
-      "aria-describedby": `policy-${direction}-delay-hint`,
-      value: String(rule.delay_minutes ?? 0),
-    });
-    select.addEventListener("change", () => {
-      syncMode(direction);
-      if (select.value === "delay") delay.focus();
-    });
-    return el(
-      "fieldset",
-      { class: "mode-group", dataset: { direction } },
-      el("legend", {}, label),
-      el("div", { class: "field" }, el("label", { for: select.id }, "Delivery"), select),
-      el(
-        "div",
-        { class: "field delay-field" },
-        el("label", { for: delay.id }, "Delay in minutes"),
-        el(
-          "span",
-          { class: "hint", id: `policy-${direction}-delay-hint` },
-          `1 to ${MAX_DELAY.toLocaleString()} (a week).`,
-        ),
-        delay,
-      ),
-    );
-  }
-
-  /** The delay's field is there only for the delay mode (and then it is sent). */
-  function syncMode(direction) {
-    const select = form.elements.namedItem(`${direction}.mode`);
-    if (!(select instanceof HTMLSelectElement)) return;
-    const delay = form.elements.namedItem(`${direction}.delay_minutes`);
-    const on = select.value === "delay";
-    delay.closest(".field").hidden = !on;
-    delay.disabled = !on || !state.editable;
   }
 
   function renderHistory(data) {
@@ -337,17 +199,7 @@ export function setupPolicy({ sessionEnded, me }) {
     const problems = {};
     const policy = {};
     const value = (name) => form.elements.namedItem(name)?.value ?? "";
-    for (const [direction] of DIRECTIONS) {
-      if (!has(direction)) continue;
-      const mode = value(`${direction}.mode`);
-      let delay = 0;
-      if (mode === "delay") {
-        const text = value(`${direction}.delay_minutes`).trim().replace(/,/g, "");
-        if (/^\d{1,6}$/.test(text)) delay = Number(text);
-        else problems[`${direction}.delay_minutes`] = "Enter a whole number of minutes, such as 30.";
-      }
-      policy[direction] = { mode, delay_minutes: delay };
-    }
+    delivery.readModes(policy, problems, has);
     if (has("rules")) {
       policy.rules = [...$("#policy-rules tbody").rows].map((_, i) => {
         const rule = { kind: value(`rules.${i}.kind`), pattern: value(`rules.${i}.pattern`) };
@@ -377,17 +229,7 @@ export function setupPolicy({ sessionEnded, me }) {
         return text;
       });
     }
-    if (has("visiting_hours")) {
-      policy.visiting_hours = Object.fromEntries(
-        DAYS.map(([day]) => {
-          const windows = parseHours(value(`visiting_hours.${day}`));
-          if (windows === null)
-            problems[`visiting_hours.${day}`] = "Write times like 09:00-12:00, 13:00-17:00.";
-          return [day, windows || []];
-        }),
-      );
-    }
-    if (has("timezone") && value("timezone")) policy.timezone = value("timezone");
+    delivery.readSchedule(policy, problems, has);
     return { policy, problems };
   }
 

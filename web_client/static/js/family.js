@@ -1,13 +1,14 @@
-// The family app at /: sign up, activate, sign in, reset a password, find a person in custody,
-// ask to connect, follow the contact list, the conversations (in conversation.js) and the
-// wallet (in wallet.js). Hash routes (#/login, #/contacts, #/messages/<contact id>, #/wallet,
-// ...), except the password-reset link from the e-mail, which arrives at
-// /reset-password?token=...
+// The family app at /: sign up, activate, sign in, reset a password, find a person in custody
+// and ask to connect (in family-find.js), follow the contact list, the conversations (in
+// conversation.js) and the wallet (in wallet.js). Hash routes (#/login, #/contacts,
+// #/messages/<contact id>, #/wallet, ...), except the password-reset link from the e-mail,
+// which arrives at /reset-password?token=...
 
 import { ApiError, currentPrincipal, get, post, signOut } from "./api.js";
 import { bindForm, el, fieldError, reportError, setStatus, statusOf } from "./forms.js";
 import { conversationLink, setupConversation } from "./conversation.js";
 import { connectLive } from "./live.js";
+import { setupFind } from "./family-find.js";
 import { setupWallet } from "./wallet.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -21,22 +22,12 @@ const STATUS_LABELS = {
   removed: "Removed",
   blocked: "Blocked by the facility",
 };
-const RELATIONSHIPS = [
-  ["family", "Family member"],
-  ["partner", "Spouse or partner"],
-  ["parent", "Parent"],
-  ["child", "Child"],
-  ["sibling", "Sibling"],
-  ["friend", "Friend"],
-  ["other", "Other"],
-];
 
 const state = {
   principal: null, // the signed-in family member
   otherSession: false, // this browser is signed in to the tablet or console app
   live: null,
   flash: null,
-  facilities: null,
   started: false,
 };
 
@@ -98,7 +89,7 @@ function route() {
   state.started = true;
 
   if (name === "contacts") loadContacts();
-  if (name === "find") loadFacilities();
+  if (name === "find") find.show();
   if (name === "wallet") wallet.show();
   if (name === "reset") prepareReset();
   if (name === "messages") conversation.open(param, state.principal);
@@ -328,75 +319,9 @@ function confirmRemove(item, button, contact) {
 
 $("#contacts-refresh").addEventListener("click", () => loadContacts());
 
-// ---- find a person -----------------------------------------------------------------------------
+// ---- finding a person, the wallet and the conversations -----------------------------------------
 
-async function loadFacilities() {
-  const select = $("#find-facility");
-  if (state.facilities) return;
-  try {
-    const { facilities } = await get("/api/v1/facilities");
-    state.facilities = facilities;
-    select.replaceChildren(
-      ...facilities.map((f) => el("option", { value: f.id }, `${f.name} (${f.city}, ${f.state})`)),
-    );
-  } catch (error) {
-    setStatus(statusOf($("#find-form")), error.message, "error");
-  }
-}
-
-bindForm($("#find-form"), async (values) => {
-  const q = values.q.trim();
-  if (q.length < 2) throw fieldError({ q: "Type at least 2 characters." });
-  const { residents } = await get("/api/v1/residents", { facility_id: values.facility_id, q });
-  const results = $("#find-results");
-  results.replaceChildren(...residents.map(resultItem));
-  if (!residents.length) return "No one found. Check the spelling, or try the resident number.";
-  return residents.length === 1 ? "1 person found." : `${residents.length} people found.`;
-});
-
-function resultItem(resident) {
-  const name = `${resident.first_name} ${resident.last_name}`;
-  const selectId = `rel-${resident.id}`;
-  const form = el(
-    "form",
-    { class: "inline-form", id: `connect-${resident.id}`, "aria-label": `Ask to connect with ${name}` },
-    el(
-      "div",
-      { class: "field" },
-      el("label", { for: selectId }, `Your relationship to ${resident.first_name}`),
-      el(
-        "select",
-        { id: selectId, name: "relationship" },
-        RELATIONSHIPS.map(([value, label]) => el("option", { value }, label)),
-      ),
-    ),
-    el("div", { class: "field submit" }, el("button", { type: "submit" }, "Ask to connect")),
-    el("p", { class: "form-status", role: "status", "aria-live": "polite" }),
-  );
-  bindForm(form, async (values) => {
-    try {
-      await post("/api/v1/contacts", { resident_id: resident.id, relationship: values.relationship });
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 401) return sessionEnded();
-      throw error;
-    }
-    return `Request sent. ${name} will see it on their tablet.`;
-  });
-  return el(
-    "li",
-    { dataset: { residentId: resident.id } },
-    el(
-      "div",
-      { class: "who" },
-      el("span", { class: "name" }, name),
-      el("span", { class: "meta" }, `Resident number ${resident.resident_number}`),
-    ),
-    form,
-  );
-}
-
-// ---- wallet and conversations ------------------------------------------------------------------
-
+const find = setupFind({ sessionEnded: () => sessionEnded() });
 const wallet = setupWallet({ sessionEnded: () => sessionEnded() });
 const conversation = setupConversation({
   section: $("#view-messages"),

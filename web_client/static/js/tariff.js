@@ -3,24 +3,15 @@
 // and global support staff (who choose the facility) read it; only the facility's own
 // administrators change it, with an optional reason for the audit log. Amounts are whole cents
 // on the wire and dollars on screen, converted by string parsing (money.js), never by floats.
+// The channels, the dollar inputs and the trust-account fee tiers are in tariff-tiers.js.
 
 import { ApiError, get, put } from "./api.js";
 import { bindForm, clearErrors, el, fieldError, setStatus, statusOf } from "./forms.js";
 import { formatDollars, formatWhen, parseDollars } from "./money.js";
 import { isGlobal, may } from "./console-common.js";
+import { CHANNELS, CHANNEL_LABELS, moneyInput, setupTariffTiers } from "./tariff-tiers.js";
 
 const $ = (selector) => document.querySelector(selector);
-
-// The server's channels, in its order (server/domain/tariff.py, Channel).
-const CHANNELS = [
-  ["online", "Online payment"],
-  ["kiosk", "Kiosk"],
-  ["phone", "Automated phone"],
-  ["operator", "Live operator"],
-  ["mail", "Mail"],
-];
-const CHANNEL_LABELS = Object.fromEntries(CHANNELS);
-const MAX_TIERS = 20; // MAX_TRUST_TIERS on the server
 
 // Whole cents shown as dollars; free_saturday_messages is a count.
 const MONEY_FIELDS = [
@@ -85,23 +76,6 @@ function canonical(t) {
   ]);
 }
 
-/** A text input for dollars, with a "$" in front that is not read out (the hint says so). */
-function moneyInput(id, name, cents) {
-  const input = el("input", {
-    id,
-    name,
-    type: "text",
-    inputmode: "decimal",
-    maxlength: 13,
-    autocomplete: "off",
-    spellcheck: "false",
-    "data-money": true,
-    "aria-describedby": "tariff-dollars-hint",
-  });
-  input.value = cents === undefined || cents === null ? "" : formatDollars(cents);
-  return el("span", { class: "money" }, el("span", { class: "unit", "aria-hidden": "true" }, "$"), input);
-}
-
 export function setupTariff({ sessionEnded, me }) {
   const form = $("#tariff-form");
   const state = {
@@ -111,6 +85,7 @@ export function setupTariff({ sessionEnded, me }) {
     dirty: false, // edited since the last load or save
     loading: 0, // the newest load; older answers are dropped
   };
+  const tierTables = setupTariffTiers({ state });
 
   const ended = (error) => error instanceof ApiError && error.status === 401 && (sessionEnded(), true);
   const url = (id) => `/api/v1/staff/facilities/${id}/tariff`;
@@ -227,7 +202,7 @@ export function setupTariff({ sessionEnded, me }) {
       ),
     );
     $("#trust-tiers").replaceChildren(
-      ...CHANNELS.map(([channel, label]) => tierTable(channel, label, t.trust_deposit_fee_tiers[channel] || [])),
+      ...CHANNELS.map(([channel, label]) => tierTables.table(channel, label, t.trust_deposit_fee_tiers[channel] || [])),
     );
 
     for (const control of form.querySelectorAll("input, select, textarea")) {
@@ -289,106 +264,6 @@ export function setupTariff({ sessionEnded, me }) {
     $("#ratecap-profile").textContent =
       `Checked against ${caps.title} (${caps.profile}). An error breaks a rule of the profile as ` +
       `written; a warning probably does, depending on how the money is used. ${caps.notice || ""}`;
-  }
-
-  // ---- trust-account fee tiers -----------------------------------------------------------
-
-  function tierTable(channel, label, tiers) {
-    const captionId = `tiers-${channel}-caption`;
-    const body = el("tbody", {}, tiers.map((tier) => tierRow(channel, tier)));
-    const add = el(
-      "button",
-      { type: "button", class: "secondary", "aria-label": `Add a tier: ${label.toLowerCase()}` },
-      "Add a tier",
-    );
-    add.hidden = !state.editable;
-    add.addEventListener("click", () => {
-      const row = tierRow(channel, null);
-      body.append(row);
-      renumber(body, channel);
-      state.dirty = true;
-      row.querySelector("input").focus();
-    });
-    renumber(body, channel, add);
-    return el(
-      "div",
-      { class: "tier-table", dataset: { channel } },
-      el(
-        "table",
-        { class: "tiers", "aria-labelledby": captionId },
-        el("caption", { id: captionId }, label),
-        el(
-          "thead",
-          {},
-          el(
-            "tr",
-            {},
-            el("th", { scope: "col" }, "Up to"),
-            el("th", { scope: "col" }, "Fee"),
-            state.editable ? el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, "Remove")) : null,
-          ),
-        ),
-        body,
-      ),
-      el("div", { class: "actions" }, add),
-    );
-  }
-
-  function tierRow(channel, tier) {
-    const cell = (part, cents) =>
-      el(
-        "td",
-        {},
-        el(
-          "div",
-          { class: "field" },
-          el("label", { class: "visually-hidden", dataset: { part } }),
-          moneyInput(null, null, cents),
-        ),
-      );
-    const row = el("tr", {}, cell("up_to_cents", tier?.up_to_cents), cell("fee_cents", tier?.fee_cents));
-    if (state.editable) {
-      const remove = el("button", { type: "button", class: "secondary remove" }, "Remove");
-      remove.addEventListener("click", () => removeTier(row, channel));
-      row.append(el("td", {}, remove));
-    }
-    return row;
-  }
-
-  function removeTier(row, channel) {
-    const body = row.parentElement;
-    const rows = [...body.rows];
-    const at = rows.indexOf(row);
-    row.remove();
-    renumber(body, channel);
-    state.dirty = true;
-    const left = [...body.rows];
-    const next = left[Math.min(at, left.length - 1)]?.querySelector("button.remove");
-    (next && !next.hidden ? next : body.closest(".tier-table").querySelector(".actions button")).focus();
-  }
-
-  /** Names, ids and labels follow the row's position, as the server's errors do
-   *  ("trust_deposit_fee_tiers.online.1.up_to_cents"). */
-  function renumber(body, channel, add) {
-    const rows = [...body.rows];
-    const what = CHANNEL_LABELS[channel].toLowerCase();
-    rows.forEach((row, i) => {
-      for (const label of row.querySelectorAll("label[data-part]")) {
-        const part = label.dataset.part;
-        const input = label.parentElement.querySelector("input");
-        input.name = `trust_deposit_fee_tiers.${channel}.${i}.${part}`;
-        input.id = `t-tier-${channel}-${i}-${part === "up_to_cents" ? "up-to" : "fee"}`;
-        label.htmlFor = input.id;
-        label.textContent = `${CHANNEL_LABELS[channel]}, tier ${i + 1}: ${part === "up_to_cents" ? "up to" : "fee"}`;
-      }
-      const remove = row.querySelector("button.remove");
-      if (remove) {
-        remove.setAttribute("aria-label", `Remove tier ${i + 1}: ${what}`);
-        remove.hidden = rows.length <= 1; // a channel keeps at least one tier
-      }
-    });
-    const adder = add || body.closest(".tier-table")?.querySelector(".actions button");
-    if (adder) adder.hidden = !state.editable || rows.length >= MAX_TIERS;
   }
 
   // ---- saving ----------------------------------------------------------------------------
