@@ -1,4 +1,5 @@
-"""Photos, stored blobs and the aiortc peer that records visits.
+"""Photos, stored blobs, visit recordings and the aiortc peer of the pre-visit check.
 
-Nothing here yet: photos and recording arrive with their own issues. See DESIGN.md §2.
+So far: the photo rules (`domain/photo_rules.py`) and the blob store (`storage/blobs.py`);
+the photo routes and services arrive with the photo issue. See DESIGN.md §2.
 """

@@ -1,4 +1,6 @@
 """Video visits: booking, the socket.io `/visits` namespace, TURN credentials, metering.
 
-Nothing here yet: visits arrive with their own issue. See DESIGN.md §2.
+So far: the pure rules, the `/visits` signaling payloads (`domain/signals.py`) and visit
+blocks: prices, billed minutes and free slots (`domain/blocks.py`); booking and the namespace
+arrive with the visit issue. See DESIGN.md §2.
 """

@@ -1,0 +1,212 @@
+"""The local blob store on a real folder: keys, sharding, atomic writes, streaming, and keys
+that try to leave the root."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from media.storage.blobs import (
+    MAX_KEY_CHARS,
+    BlobNotFound,
+    BlobStore,
+    InvalidBlobKey,
+    LocalBlobStore,
+    check_key,
+    key_for,
+)
+
+# path_for only computes a path; nothing is written under this root.
+NOWHERE = LocalBlobStore(Path(__file__).parent)
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(tmp_path / "blobs")
+
+
+def test_local_store_is_a_blob_store(store: LocalBlobStore) -> None:
+    blob_store: BlobStore = store
+    assert blob_store is store
+
+
+async def test_put_get_exists_delete(store: LocalBlobStore) -> None:
+    assert not await store.exists("photos/a.jpg")
+    await store.put("photos/a.jpg", b"\xff\xd8\xffpixels")
+    assert await store.exists("photos/a.jpg")
+    assert await store.get("photos/a.jpg") == b"\xff\xd8\xffpixels"
+    assert await store.delete("photos/a.jpg") is True
+    assert not await store.exists("photos/a.jpg")
+    assert await store.delete("photos/a.jpg") is False
+    with pytest.raises(BlobNotFound):
+        await store.get("photos/a.jpg")
+
+
+async def test_put_replaces_the_blob_whole(store: LocalBlobStore) -> None:
+    await store.put("k", b"old bytes, longer than the new")
+    await store.put("k", b"new")
+    assert await store.get("k") == b"new"
+    assert [p.name for p in files_under(store.root)] == ["k"]
+
+
+async def test_an_empty_blob_is_a_blob(store: LocalBlobStore) -> None:
+    await store.put("empty", b"")
+    assert await store.exists("empty")
+    assert await store.get("empty") == b""
+
+
+async def test_blobs_are_sharded_under_their_namespace(store: LocalBlobStore) -> None:
+    data = b"a photo"
+    key = key_for(data, prefix="photos", suffix=".jpg")
+    digest = hashlib.sha256(data).hexdigest()
+    assert key == f"photos/{digest}.jpg"
+    await store.put(key, data)
+    shard = hashlib.sha256(key.encode()).hexdigest()
+    expected = store.root / "photos" / shard[:2] / shard[2:4] / f"{digest}.jpg"
+    assert files_under(store.root) == [expected]
+    assert store.path_for(key) == expected
+
+
+async def test_the_same_bytes_get_the_same_key_and_one_file(store: LocalBlobStore) -> None:
+    first, second = key_for(b"same"), key_for(b"same")
+    assert first == second != key_for(b"other")
+    await store.put(first, b"same")
+    await store.put(second, b"same")
+    assert len(files_under(store.root)) == 1
+
+
+async def test_stream_reads_a_blob_in_chunks(store: LocalBlobStore) -> None:
+    data = os.urandom(1000)
+    await store.put("recordings/visit-1.mkv", data)
+    chunks = [c async for c in store.stream("recordings/visit-1.mkv", chunk_bytes=300)]
+    assert [len(c) for c in chunks] == [300, 300, 300, 100]
+    assert b"".join(chunks) == data
+    with pytest.raises(BlobNotFound):
+        [c async for c in store.stream("recordings/none.mkv")]
+    with pytest.raises(ValueError):
+        [c async for c in store.stream("recordings/visit-1.mkv", chunk_bytes=0)]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "../escape",
+        "photos/../../escape",
+        "photos/./a",
+        "..",
+        ".",
+        "/etc/passwd",
+        "photos/",
+        "photos//a",
+        "photos\\..\\a",
+        "photos/.hidden",
+        ".tmp-0123456789abcdef",
+        "photos/a\x00b",
+        "photos/a b",
+        "photos/café",
+        "C:/windows",
+        "photos/ab/x.jpg",  # a folder named like a shard folder
+        "photos/3F/x.jpg",
+        "x" * 129,
+        "a/" * (MAX_KEY_CHARS // 2) + "a",
+    ],
+)
+async def test_keys_that_could_leave_the_root_or_hide_are_refused(
+    store: LocalBlobStore, key: str
+) -> None:
+    with pytest.raises(InvalidBlobKey):
+        check_key(key)
+    with pytest.raises(InvalidBlobKey):
+        await store.put(key, b"x")
+    with pytest.raises(InvalidBlobKey):
+        await store.get(key)
+    with pytest.raises(InvalidBlobKey):
+        await store.exists(key)
+    with pytest.raises(InvalidBlobKey):
+        await store.delete(key)
+    assert files_under(store.root.parent) == []
+
+
+@pytest.mark.parametrize("key", ["ab", "photos/ab", "abc/x", "a-b/x", "ff.jpg", "g1/x"])
+def test_two_hex_digits_are_fine_anywhere_but_a_folder(key: str) -> None:
+    assert check_key(key) == key
+
+
+def test_a_key_of_512_chars_is_accepted_and_513_refused() -> None:
+    key = "/".join(["a" * 128] * 3) + "/" + "b" * 125
+    assert len(key) == MAX_KEY_CHARS
+    assert check_key(key) == key
+    with pytest.raises(InvalidBlobKey):
+        check_key(key + "b")
+
+
+@given(st.text(max_size=40) | st.from_regex(r"[a-f0-9./]{1,12}", fullmatch=True))
+def test_every_accepted_key_stays_under_the_root(key: str) -> None:
+    try:
+        path = NOWHERE.path_for(key)
+    except InvalidBlobKey:
+        return
+    assert path.is_relative_to(NOWHERE.root)
+    assert ".." not in path.parts
+    assert path.name == key.split("/")[-1]
+
+
+def test_no_key_can_need_a_folder_where_another_keys_file_is() -> None:
+    file = NOWHERE.path_for("x")  # ROOT/h1/h2/x
+    first, second = file.parts[-3], file.parts[-2]
+    with pytest.raises(InvalidBlobKey):  # would need ROOT/h1/h2/x as a folder
+        NOWHERE.path_for(f"{first}/{second}/x/y")
+
+
+async def test_a_failed_write_leaves_nothing_behind(store: LocalBlobStore) -> None:
+    # A folder where the blob's file should go: the final rename fails on the real file system.
+    path = store.path_for("photos/blocked.jpg")
+    path.mkdir(parents=True)
+    with pytest.raises(OSError):
+        await store.put("photos/blocked.jpg", b"x" * 10_000)
+    assert files_under(store.root) == []
+    assert list(path.parent.iterdir()) == [path]
+
+
+async def test_a_write_that_fails_before_the_rename_leaves_neither_file(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.put("photos/kept.jpg", b"the old bytes")
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        await store.put("photos/kept.jpg", b"the new bytes")
+    with pytest.raises(OSError, match="No space"):
+        await store.put("photos/new.jpg", b"never stored")
+    monkeypatch.undo()
+    assert await store.get("photos/kept.jpg") == b"the old bytes"
+    assert not await store.exists("photos/new.jpg")
+    assert [p.name for p in files_under(store.root)] == ["kept.jpg"]
+
+
+async def test_concurrent_writes_to_one_key_leave_one_whole_blob(store: LocalBlobStore) -> None:
+    versions = [bytes([n]) * 100_000 for n in range(8)]
+    await asyncio.gather(*(store.put("photos/raced.jpg", v) for v in versions))
+    assert await store.get("photos/raced.jpg") in versions
+    assert [p.name for p in files_under(store.root)] == ["raced.jpg"]
+
+
+async def test_the_root_is_made_if_missing(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "a" / "b")
+    await store.put("k", b"v")
+    assert (tmp_path / "a" / "b").is_dir()
+    assert LocalBlobStore(tmp_path / "a" / "b").root == store.root
