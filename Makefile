@@ -28,10 +28,12 @@ $(TESTDEPS): pyproject.toml | $(VENV)/bin/python
 $(NODE): web_client/package.json web_client/package-lock.json
 	cd web_client && npm ci --no-audit --no-fund --loglevel=error
 
+# ruff, mypy (strict), and the floor plan's import contracts (pyproject.toml [tool.importlinter]).
 lint: $(TESTDEPS)
 	$(VENV)/bin/ruff check server signaling media moderation web_client tests bench
 	$(VENV)/bin/ruff format --check server signaling media moderation web_client tests bench
 	$(VENV)/bin/mypy server signaling media moderation web_client
+	$(VENV)/bin/lint-imports --no-cache
 
 test: $(TESTDEPS) $(NODE) lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -26,7 +26,6 @@ from server.services.blocks_in_force import block_in_force
 from server.services.context import Principal, Services
 from server.services.delivery import deliver_in, sender_of, status_json
 from server.services.events import append_in, staff_event_in
-from server.services.ledger_postings import serialise_writers
 from server.services.message_views import MessageView, name_of, party_of, view_of
 from server.storage.case_models import Appeal, appeal_of
 from server.storage.message_models import Message
@@ -92,8 +91,7 @@ async def do_appeal(svc: Services, actor: Principal, *, message_id: int, text: s
     party = party_of(actor)
     now = svc.clock.now()
     try:
-        async with svc.db.transaction() as tx:
-            await serialise_writers(tx)  # SQLite: decide on what is current
+        async with svc.db.transaction(serialised=True) as tx:
             m = await tx.scalar(
                 select(Message)
                 .where(
@@ -172,8 +170,7 @@ async def do_decide(
     """Uphold (the message stays rejected) or overturn (it is delivered, free)."""
     now = svc.clock.now()
     outcome = OUTCOME[decision]
-    async with svc.db.transaction() as tx:
-        await serialise_writers(tx)  # SQLite: decide on what is current, not on a snapshot
+    async with svc.db.transaction(serialised=True) as tx:
         appeal = await tx.get(Appeal, appeal_id)
         if appeal is None or not actor.may_staff(appeal.facility_id):
             raise NotFound(NOT_FOUND)

@@ -32,8 +32,8 @@ from server.services.contacts import (
     family_block_in_force_at,
 )
 from server.services.context import Principal, PrincipalKind, Services
-from server.services.ledger_postings import serialise_writers
 from server.storage.case_models import FamilyBlock
+from server.storage.db import serialise_writers
 from server.storage.models import Contact, Facility, FamilyAccount, Staff
 
 NO_FACILITY = "No such facility."
@@ -167,8 +167,7 @@ async def do_lift_family_block(
     """Lift a family block before its end (audited); held-back messages then go out."""
     _facility_staff(actor, facility_id)
     now = svc.clock.now()
-    async with svc.db.transaction() as tx:
-        await serialise_writers(tx)
+    async with svc.db.transaction(serialised=True) as tx:
         block = await tx.get(FamilyBlock, block_id)
         if block is None or block.facility_id != facility_id:
             raise NotFound(NO_BLOCK)

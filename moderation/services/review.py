@@ -24,10 +24,10 @@ from server.services.blocks_in_force import block_in_force
 from server.services.context import Principal, Services
 from server.services.delivery import deliver_in, sender_of, status_json
 from server.services.events import append_in, staff_event_in
-from server.services.ledger_postings import serialise_writers
 from server.services.message_views import MessageView, view_of
 from server.services.messages import direction_of
 from server.services.review_items import HeldMessage, held_message_in
+from server.storage.db import serialise_writers
 from server.storage.message_models import Message
 from server.storage.models import Contact, Staff
 

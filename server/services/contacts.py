@@ -36,8 +36,8 @@ from server.services.contact_views import (
     contact_view_in,
 )
 from server.services.context import Principal, PrincipalKind, Services
-from server.services.ledger_postings import serialise_writers
 from server.storage.case_models import ContactBlock, FamilyBlock
+from server.storage.db import serialise_writers
 from server.storage.models import Contact, Facility, Resident
 
 NOT_FOUND = "No such contact."

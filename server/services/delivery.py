@@ -22,9 +22,9 @@ from server.domain.messages import MessageStatus, next_status
 from server.services.blocks_in_force import block_in_force, held_back_by_block
 from server.services.context import Services
 from server.services.events import append_in
-from server.services.ledger_postings import serialise_writers
 from server.services.message_views import message_json, view_of
 from server.services.notify import Recipient
+from server.storage.db import serialise_writers
 from server.storage.message_models import Message
 from server.storage.models import Contact
 

@@ -39,7 +39,6 @@ from server.services.ledger_postings import (
     post_in,
     receipt_after_race,
     receipt_for_key,
-    serialise_writers,
     write,
 )
 from server.services.ledger_reads import (
@@ -50,6 +49,7 @@ from server.services.ledger_reads import (
     balances,
     statement,
 )
+from server.storage.db import serialise_writers
 from server.storage.models import Hold, LedgerAccount, LedgerPosting, LedgerTransaction
 
 __all__ = [
@@ -292,8 +292,7 @@ async def do_capture(
     )
     now = svc.clock.now()
     try:
-        async with svc.db.transaction() as tx:
-            await serialise_writers(tx)
+        async with svc.db.transaction(serialised=True) as tx:
             hold = await tx.scalar(select(Hold).where(Hold.id == hold_id).with_for_update())
             # After the lock: a racing twin with this key has committed by now.
             replay = await receipt_for_key(tx, bound)

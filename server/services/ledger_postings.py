@@ -12,7 +12,7 @@ How the guarantees are kept:
   name (`_lock_order`); an account is opened on first use at its place in that order. Refunds
   and captures lock their charge or hold before any account. On SQLite the database has one
   writer at a time; the operations that decide on what they read (refund, capture) take the
-  write lock before reading (`serialise_writers`).
+  write lock before reading (`serialise_writers`, server/storage/db.py).
 - Each (scope, key) moves money at most once: the unique constraint on the transaction row
   decides races; a retry with the same request gets the first receipt back, a different
   request with the same key gets 409. "The same request" means the same operation moving the
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -203,23 +203,6 @@ async def _move_or_open(
         moved = await _move(tx, ref, amount)
         assert moved is not None
     return moved
-
-
-async def serialise_writers(tx: AsyncSession) -> None:
-    """On SQLite, take the database's write lock now (what BEGIN IMMEDIATE does).
-
-    The SQLite driver begins the transaction only at the first write, so without this the
-    reads an operation decides on (what was refunded already, whether a hold is open, whether
-    the key was used) would run outside the transaction and could be stale by the time it
-    writes. PostgreSQL needs nothing here: those operations lock their row instead.
-    """
-    if tx.get_bind().dialect.name == "sqlite":
-        await tx.execute(
-            update(LedgerAccount)
-            .where(false())
-            .values(balance_cents=LedgerAccount.balance_cents)
-            .execution_options(synchronize_session=False)
-        )
 
 
 # --- the one way a transaction is written -------------------------------------------------

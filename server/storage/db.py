@@ -73,10 +73,15 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One database transaction; on commit, what it left for after the commit is run."""
+    async def transaction(self, *, serialised: bool = False) -> AsyncIterator[AsyncSession]:
+        """One database transaction; on commit, what it left for after the commit is run.
+
+        `serialised=True` for a transaction that decides on what it reads (a refund, a review
+        decision): on SQLite it takes the write lock at once (`serialise_writers`)."""
         async with self._turn(), self.sessions() as session:
             async with session.begin():
+                if serialised:
+                    await serialise_writers(session)
                 yield session
                 steps: list[BeforeCommit] = session.info.pop(BEFORE_COMMIT, [])
                 for step in steps:
@@ -111,3 +116,19 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+async def serialise_writers(tx: AsyncSession) -> None:
+    """On SQLite, take the database's write lock now (what BEGIN IMMEDIATE does).
+
+    The SQLite driver begins the transaction only at the first write, so without this the
+    reads an operation decides on (what was refunded already, whether a hold is open, whether
+    a review decision came first) would run outside the transaction and could be stale by the
+    time it writes. PostgreSQL needs nothing here: those operations lock their row instead.
+    A write that changes nothing (to a table every installation has) takes the lock.
+    """
+    if tx.get_bind().dialect.name == "sqlite":
+        await tx.execute(text(_SQLITE_WRITE_LOCK))
+
+
+_SQLITE_WRITE_LOCK = "UPDATE ledger_accounts SET balance_cents = balance_cents WHERE 0"
