@@ -20,7 +20,7 @@ from bench._seed import Plan
 from server.cli import services as cli_services
 from server.config import Config
 from server.services.context import Principal, PrincipalKind
-from server.services.events import do_ack, recipient_of
+from server.services.events import do_ack
 from server.services.messages import do_send_message
 from server.storage.event_models import EventStream
 
@@ -78,7 +78,7 @@ async def service_costs(
             # acked_seq forward (a real write, not a no-op); the sends before made the events.
             actor, _ = senders[i % len(senders)]
             seq = acked[actor.id] + 1 + (i % n) // len(senders)
-            await do_ack(svc, recipient=recipient_of(actor), seq=seq)
+            await do_ack(svc, recipient=actor.party, seq=seq)
 
         async def before_acks(attempt: int) -> None:
             if attempt:  # the earlier attempt used up the events the sends had made

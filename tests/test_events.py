@@ -8,9 +8,9 @@ from typing import Any
 import socketio
 from aiohttp.test_utils import TestClient
 
+from server.domain.party import Party, PartyKind
 from server.services.context import Services
 from server.services.events import append_in
-from server.services.notify import Recipient
 from tests.conftest import Actor, assert_error
 from tests.test_socketio import ALLOWED_ORIGIN, WAIT, connect, sio
 
@@ -22,7 +22,7 @@ async def append(services: Services, who: Actor, kind: str, n: int = 1) -> None:
         async with services.db.transaction() as tx:
             await append_in(
                 tx,
-                recipients=[Recipient(kind=kind, id=who.id)],
+                recipients=[Party(PartyKind(kind), who.id)],
                 type="test.happened",
                 data={"i": i},
                 now=services.clock.now(),

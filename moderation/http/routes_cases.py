@@ -23,7 +23,6 @@ from server.http.parsing import Body, Id, Query, parse_json, parse_query, path_i
 from server.http.routes_contacts import contact_json
 from server.http.schemas import BlockReason, OptionalDate
 from server.services.context import PrincipalKind
-from server.services.events import recipient_of
 from server.services.message_views import message_json
 from server.services.staff_views import staff_message_json
 
@@ -154,7 +153,7 @@ async def appeal_message(request: web.Request) -> web.Response:
     view = await appeals.do_appeal(
         request.app[SERVICES], actor, message_id=message_id, text=body.text
     )
-    return web.json_response(message_json(view, recipient_of(actor)), status=201)
+    return web.json_response(message_json(view, actor.party), status=201)
 
 
 async def list_appeals(request: web.Request) -> web.Response:

@@ -24,9 +24,9 @@ from server.errors import Conflict, FieldErrors, Forbidden, NotFound
 from server.services.audit import record_staff_action
 from server.services.blocks_in_force import block_in_force
 from server.services.context import Principal, Services
-from server.services.delivery import deliver_in, sender_of, status_json
+from server.services.delivery import deliver_in, status_json
 from server.services.events import append_in, staff_event_in
-from server.services.message_views import MessageView, name_of, party_of, view_of
+from server.services.message_views import MessageView, name_of, sender_party, view_of
 from server.storage.case_models import Appeal, appeal_of
 from server.storage.message_models import Message
 from server.storage.models import Contact, Staff
@@ -88,7 +88,7 @@ async def do_appeal(svc: Services, actor: Principal, *, message_id: int, text: s
     check_appeal_text(text)
     if not actor.may(Action.MESSAGE_APPEAL):
         raise Forbidden("Appeals are made by the sender of the message.")
-    party = party_of(actor)
+    party = actor.party
     now = svc.clock.now()
     try:
         async with svc.db.transaction(serialised=True) as tx:
@@ -245,7 +245,7 @@ async def _tell_sender(tx: AsyncSession, m: Message, *, now: datetime) -> None:
     appeal = view_of(m).appeal
     await append_in(
         tx,
-        recipients=[sender_of(m)],
+        recipients=[sender_party(m)],
         type="message.status",
         data={**status_json(m), "appeal": appeal.json() if appeal else None},
         now=now,

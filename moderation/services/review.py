@@ -22,9 +22,9 @@ from server.services import ledger
 from server.services.audit import record_staff_action
 from server.services.blocks_in_force import block_in_force
 from server.services.context import Principal, Services
-from server.services.delivery import deliver_in, sender_of, status_json
+from server.services.delivery import deliver_in, status_json
 from server.services.events import append_in, staff_event_in
-from server.services.message_views import MessageView, view_of
+from server.services.message_views import MessageView, sender_party, view_of
 from server.services.messages import direction_of
 from server.services.review_items import HeldMessage, held_message_in
 from server.storage.db import serialise_writers
@@ -111,7 +111,11 @@ async def do_approve(svc: Services, actor: Principal, *, message_id: int) -> Mes
             m.deliver_at = due
             await tx.flush()
             await append_in(
-                tx, recipients=[sender_of(m)], type="message.status", data=status_json(m), now=now
+                tx,
+                recipients=[sender_party(m)],
+                type="message.status",
+                data=status_json(m),
+                now=now,
             )
         await _audit(tx, actor, m, now=now, action="review.approve", reason=None)
         await _decided(tx, actor, m)
@@ -144,7 +148,7 @@ async def do_reject(
         await tx.flush()
         await append_in(
             tx,
-            recipients=[sender_of(m)],
+            recipients=[sender_party(m)],
             type="message.status",
             data=status_json(m, refunded_cents=refunded),
             now=now,

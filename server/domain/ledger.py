@@ -75,6 +75,21 @@ class AccountRef:
             return f"{k.value}:{self.family_account_id}:{self.phone}"
         return f"{k.value}:{self.resident_id}"
 
+    @classmethod
+    def parse(cls, owner_key: str) -> AccountRef:
+        """The account named by `owner_key` (the inverse of `owner_key`); ValueError if the
+        string names none."""
+        kind_text, _, rest = owner_key.partition(":")
+        kind = AccountKind(kind_text)
+        if kind is AccountKind.SYSTEM:
+            return system(SystemCode(rest))
+        if kind is AccountKind.PPC:
+            number, _, phone = rest.partition(":")
+            return cls(kind, family_account_id=_owner_id(number, owner_key), phone=phone)
+        if kind is AccountKind.FAMILY_WALLET:
+            return cls(kind, family_account_id=_owner_id(rest, owner_key))
+        return cls(kind, resident_id=_owner_id(rest, owner_key))
+
     @property
     def may_go_negative(self) -> bool:
         # Only clearing can be "owed": it mirrors money held at the processor. Every other
@@ -96,3 +111,11 @@ def resident_wallet(resident_id: int) -> AccountRef:
 
 def system(code: SystemCode) -> AccountRef:
     return AccountRef(AccountKind.SYSTEM, system=code)
+
+
+def _owner_id(number: str, owner_key: str) -> int:
+    # Digits only, no sign, no leading zero: so that parsing a key and writing it back gives
+    # the same key, and two spellings never name one account.
+    if not (number.isascii() and number.isdecimal()) or number.startswith("0"):
+        raise ValueError(f"not an account: {owner_key!r}")
+    return int(number)

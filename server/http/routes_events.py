@@ -11,7 +11,7 @@ from server.appkeys import SERVICES
 from server.http.api import Endpoint
 from server.http.auth import authenticate
 from server.http.parsing import MAX_ID, Query, parse_query
-from server.services.events import MAX_PAGE, access_events, recipient_of
+from server.services.events import MAX_PAGE, access_events
 
 
 class EventsQuery(Query):
@@ -23,7 +23,7 @@ async def list_events(request: web.Request) -> web.Response:
     query = parse_query(request, EventsQuery)
     actor = await authenticate(request)
     page = await access_events(
-        request.app[SERVICES], recipient=recipient_of(actor), since=query.since, limit=query.limit
+        request.app[SERVICES], recipient=actor.party, since=query.since, limit=query.limit
     )
     return web.json_response({"events": [e.wire() for e in page.events], "last_seq": page.last_seq})
 

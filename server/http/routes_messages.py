@@ -21,7 +21,6 @@ from server.http.schemas_messages import (
 )
 from server.services import conversations, messages
 from server.services.context import PrincipalKind
-from server.services.events import recipient_of
 from server.services.message_views import message_json
 
 F, R = PrincipalKind.FAMILY, PrincipalKind.RESIDENT
@@ -49,9 +48,7 @@ async def send_message(request: web.Request) -> web.Response:
     view, created = await messages.do_send_message(
         request.app[SERVICES], actor, contact_id=body.contact_id, body=body.body, client_id=key
     )
-    return web.json_response(
-        message_json(view, recipient_of(actor)), status=201 if created else 200
-    )
+    return web.json_response(message_json(view, actor.party), status=201 if created else 200)
 
 
 async def message_history(request: web.Request) -> web.Response:
@@ -64,7 +61,7 @@ async def message_history(request: web.Request) -> web.Response:
         before=query.before,
         limit=query.limit,
     )
-    viewer = recipient_of(actor)
+    viewer = actor.party
     return web.json_response(
         {
             "messages": [message_json(m, viewer) for m in found],

@@ -10,9 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.contacts import ContactStatus
-from server.services.context import PrincipalKind
+from server.domain.party import Party
 from server.services.events import append_in
-from server.services.notify import Recipient
 from server.storage.case_models import ContactBlock, ContactPrivilege
 from server.storage.models import Contact, Facility, FamilyAccount, Resident, Staff
 
@@ -73,8 +72,8 @@ async def announce_in(tx: AsyncSession, contact: Contact, *, now: datetime) -> C
     await append_in(
         tx,
         recipients=[
-            Recipient(kind=PrincipalKind.FAMILY.value, id=view.family_account_id),
-            Recipient(kind=PrincipalKind.RESIDENT.value, id=view.resident_id),
+            Party.family(view.family_account_id),
+            Party.resident(view.resident_id),
         ],
         type="contact.updated",
         data={

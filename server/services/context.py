@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from moderation.domain.policy import Policy
 from server.clock import Clock
 from server.config import Config
+from server.domain.party import Party, PartyKind
 from server.domain.permissions import Action, Role, allowed, serves, staff_role
 from server.services.mail import MailQueue
 from server.services.notify import Notifier, RecordingNotifier
@@ -64,6 +65,11 @@ class Principal:
     display_name: str
     facility_id: int | None = None
     role: StaffRole | None = None
+
+    @property
+    def party(self) -> Party:
+        """This person as a party: their event stream, room and (family, resident) wallet."""
+        return Party(PartyKind(self.kind.value), self.id)
 
     @property
     def acting_role(self) -> Role | None:

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, func, select, update
 
 from server.domain.messages import MessageStatus
+from server.domain.party import Party
 from server.services.context import Principal, Services
 from server.services.delivery import status_json
 from server.services.events import append_in
@@ -17,11 +18,10 @@ from server.services.message_views import (
     MessageView,
     message_json,
     name_of,
-    party_of,
+    sender_party,
     view_of,
 )
 from server.services.messages import contact_of, visible_to
-from server.services.notify import Recipient
 from server.storage.message_models import Message
 
 DELIVERED = MessageStatus.DELIVERED.value
@@ -34,7 +34,7 @@ class ReadResult:
     unread: int
 
 
-def _unread(party: Recipient) -> ColumnElement[bool]:
+def _unread(party: Party) -> ColumnElement[bool]:
     return and_(
         Message.recipient_kind == party.kind,
         Message.recipient_id == party.id,
@@ -48,7 +48,7 @@ async def do_mark_read(
 ) -> ReadResult:
     """Mark every delivered message to the actor on this contact, up to `up_to_id`, as read;
     the sender gets a read receipt (`message.status`), the reader's other devices too."""
-    party = party_of(actor)
+    party = actor.party
     now = svc.clock.now()
     async with svc.db.transaction() as tx:
         await contact_of(tx, actor, contact_id)
@@ -65,7 +65,7 @@ async def do_mark_read(
             key=lambda m: m.id,
         )
         for m in marked:
-            sender = Recipient(kind=m.sender_kind, id=m.sender_id)
+            sender = sender_party(m)
             await append_in(
                 tx, recipients=[sender, party], type="message.status", data=status_json(m), now=now
             )
@@ -77,7 +77,7 @@ async def do_mark_read(
 
 async def access_unread(svc: Services, actor: Principal) -> dict[int, int]:
     """Unread (delivered, not yet read) messages per contact, contacts with none left out."""
-    party = party_of(actor)
+    party = actor.party
     async with svc.db.read() as tx:
         rows = await tx.execute(
             select(Message.contact_id, func.count(Message.id))
@@ -94,7 +94,7 @@ class Export:
     you: str
     them: str
     messages: list[MessageView]  # oldest first
-    viewer: Recipient
+    viewer: Party
     at: datetime
 
     def as_json(self) -> str:
@@ -133,7 +133,7 @@ class Export:
 
 async def access_export(svc: Services, actor: Principal, *, contact_id: int) -> Export:
     """The whole conversation as its owner sees it (without what they deleted for themselves)."""
-    party = party_of(actor)
+    party = actor.party
     async with svc.db.read() as tx:
         _, other = await contact_of(tx, actor, contact_id)
         rows = await tx.scalars(

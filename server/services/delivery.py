@@ -22,8 +22,7 @@ from server.domain.messages import MessageStatus, next_status
 from server.services.blocks_in_force import block_in_force, held_back_by_block
 from server.services.context import Services
 from server.services.events import append_in
-from server.services.message_views import message_json, view_of
-from server.services.notify import Recipient
+from server.services.message_views import message_json, recipient_party, sender_party, view_of
 from server.storage.db import serialise_writers
 from server.storage.message_models import Message
 from server.storage.models import Contact
@@ -31,14 +30,6 @@ from server.storage.models import Contact
 log = logging.getLogger("homeline.delivery")
 RELEASE_EVERY = 0.25  # seconds: a due message is released well within 1 s
 RELEASE_BATCH = 200
-
-
-def sender_of(m: Message) -> Recipient:
-    return Recipient(kind=m.sender_kind, id=m.sender_id)
-
-
-def recipient_of_message(m: Message) -> Recipient:
-    return Recipient(kind=m.recipient_kind, id=m.recipient_id)
 
 
 def status_json(m: Message, refunded_cents: int = 0) -> dict[str, Any]:
@@ -61,12 +52,12 @@ async def deliver_in(tx: AsyncSession, m: Message, *, now: datetime) -> None:
     m.status = next_status(MessageStatus(m.status), MessageStatus.DELIVERED).value
     m.delivered_at = now
     await tx.flush()
-    to = recipient_of_message(m)
+    to = recipient_party(m)
     await append_in(
         tx, recipients=[to], type="message.new", data=message_json(view_of(m), to), now=now
     )
     await append_in(
-        tx, recipients=[sender_of(m)], type="message.status", data=status_json(m), now=now
+        tx, recipients=[sender_party(m)], type="message.status", data=status_json(m), now=now
     )
 
 

@@ -190,7 +190,7 @@ async def do_gateway_deposit(
         raise FieldErrors({"channel": "Operator and mail deposits are recorded by support staff."})
     ledger.check_amount(amount_cents)
     idem = ledger.Idempotency(
-        scope=f"family:{actor.id}",
+        scope=str(actor.party),
         key=idempotency_key,
         request={
             "op": "deposit",
@@ -252,7 +252,7 @@ async def do_record_deposit(
     if not reference:
         raise FieldErrors({"reference": "Give the money order or call reference number."})
     idem = ledger.Idempotency(
-        scope=f"staff:{actor.id}",
+        scope=str(actor.party),
         key=idempotency_key,
         request={
             "op": "staff_deposit",

@@ -19,8 +19,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.services.context import Principal, Services
-from server.services.notify import Notifier, Recipient, SessionEnded, StaffEvent, StreamEvent
+from server.domain.party import Party
+from server.services.context import Services
+from server.services.notify import Notifier, SessionEnded, StaffEvent, StreamEvent
 from server.storage.db import AFTER_COMMIT, BEFORE_COMMIT
 from server.storage.event_models import Event, EventStream
 
@@ -28,13 +29,9 @@ MAX_PAGE = 500
 log = logging.getLogger("homeline.events")
 
 
-def recipient_of(principal: Principal) -> Recipient:
-    return Recipient(kind=principal.kind.value, id=principal.id)
-
-
 @dataclass(frozen=True)
 class _Pending:
-    recipient: Recipient
+    recipient: Party
     type: str
     data: dict[str, Any]
     now: datetime
@@ -46,7 +43,7 @@ PENDING = "homeline.events.pending"
 async def append_in(
     tx: AsyncSession,
     *,
-    recipients: Sequence[Recipient],
+    recipients: Sequence[Party],
     type: str,
     data: dict[str, Any],
     now: datetime,
@@ -70,7 +67,7 @@ async def _write_pending(tx: AsyncSession) -> None:
     distinct, gap-free numbers."""
     pending: list[_Pending] = tx.info.pop(PENDING, [])
     insert = pg_insert if tx.get_bind().dialect.name == "postgresql" else sqlite_insert
-    by_recipient: dict[Recipient, list[_Pending]] = {}
+    by_recipient: dict[Party, list[_Pending]] = {}
     for p in pending:
         by_recipient.setdefault(p.recipient, []).append(p)
     out: list[StreamEvent] = []
@@ -106,7 +103,7 @@ async def _write_pending(tx: AsyncSession) -> None:
 
 
 async def events_since(
-    tx: AsyncSession, *, recipient: Recipient, since: int, limit: int = MAX_PAGE
+    tx: AsyncSession, *, recipient: Party, since: int, limit: int = MAX_PAGE
 ) -> list[StreamEvent]:
     rows = (
         await tx.scalars(
@@ -128,7 +125,7 @@ async def events_since(
     ]
 
 
-async def last_seq(tx: AsyncSession, *, recipient: Recipient) -> int:
+async def last_seq(tx: AsyncSession, *, recipient: Party) -> int:
     value = await tx.scalar(
         select(EventStream.last_seq).where(
             EventStream.principal_kind == recipient.kind,
@@ -138,7 +135,7 @@ async def last_seq(tx: AsyncSession, *, recipient: Recipient) -> int:
     return int(value or 0)
 
 
-async def record_ack(tx: AsyncSession, *, recipient: Recipient, seq: int) -> None:
+async def record_ack(tx: AsyncSession, *, recipient: Party, seq: int) -> None:
     """Remember the highest seq the client has confirmed (never moves backwards)."""
     await tx.execute(
         update(EventStream)
@@ -159,7 +156,7 @@ class EventPage:
 
 
 async def access_events(
-    svc: Services, *, recipient: Recipient, since: int, limit: int = MAX_PAGE
+    svc: Services, *, recipient: Party, since: int, limit: int = MAX_PAGE
 ) -> EventPage:
     """The caller's own events after `since`, oldest first."""
     async with svc.db.read() as tx:
@@ -168,7 +165,7 @@ async def access_events(
     return EventPage(events=events, last_seq=newest)
 
 
-async def do_ack(svc: Services, *, recipient: Recipient, seq: int) -> None:
+async def do_ack(svc: Services, *, recipient: Party, seq: int) -> None:
     async with svc.db.transaction() as tx:
         await record_ack(tx, recipient=recipient, seq=seq)
 

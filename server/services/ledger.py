@@ -350,7 +350,7 @@ async def do_release(svc: Services, *, hold_id: int, idem: Idempotency, memo: st
 def _ref_of(account: LedgerAccount) -> AccountRef:
     kind = AccountKind(account.kind)
     if kind is AccountKind.SYSTEM:
-        return system(SystemCode(account.owner_key.split(":", 1)[1]))
+        return AccountRef.parse(account.owner_key)
     return AccountRef(
         kind,
         family_account_id=account.family_account_id,

@@ -36,10 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.ledger import AccountKind, AccountRef, TransactionKind
 from server.domain.money import MAX_CENTS, balanced
+from server.domain.party import Party
 from server.errors import BadRequest, Conflict, NotFound, PaymentRequired
 from server.services.context import Services
 from server.services.events import append_in
-from server.services.notify import Recipient
 from server.storage.models import (
     FamilyAccount,
     LedgerAccount,
@@ -437,14 +437,9 @@ async def write(
     return _receipt_of(txn, [p for _, p in posted], replayed=False)
 
 
-def _owner_of(p: _Posted) -> Recipient | None:
+def _owner_of(p: _Posted) -> Party | None:
     """Who sees a change to this account in their event stream (nobody, for the house's)."""
-    kind = AccountKind(p.kind)
-    if kind is AccountKind.SYSTEM:
-        return None
-    owner_id = int(p.owner_key.split(":")[1])
-    family = kind in (AccountKind.FAMILY_WALLET, AccountKind.PPC)
-    return Recipient(kind="family" if family else "resident", id=owner_id)
+    return Party.owning_key(p.owner_key)
 
 
 async def receipt_after_race(svc: Services, idem: Idempotency) -> Receipt | None:

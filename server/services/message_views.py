@@ -8,10 +8,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain.ledger import AccountRef, family_wallet, resident_wallet
 from server.domain.messages import MessageStatus
+from server.domain.party import Party, PartyKind
 from server.services.context import Principal, PrincipalKind
-from server.services.notify import Recipient
 from server.storage.case_models import appeal_of
 from server.storage.message_models import Message
 from server.storage.models import Contact, FamilyAccount, Resident
@@ -47,8 +46,8 @@ class MessageView:
     contact_id: int
     body: str
     status: MessageStatus
-    sender: Recipient
-    recipient: Recipient
+    sender: Party
+    recipient: Party
     price_cents: int
     payer: str | None  # the paying wallet's owner key; None when free
     created_at: datetime
@@ -59,31 +58,29 @@ class MessageView:
     refunded: bool
     appeal: AppealView | None = None
 
-    def paid_by(self, viewer: Recipient) -> str | None:
+    def paid_by(self, viewer: Party) -> str | None:
         """Who paid, as the viewer sees it: "you", "sender", "recipient" or None (free)."""
         if self.payer is None:
             return None
-        if self.payer == wallet_of(viewer).owner_key:
+        if self.payer == viewer.wallet.owner_key:
             return "you"
-        return "sender" if self.payer == wallet_of(self.sender).owner_key else "recipient"
+        return "sender" if self.payer == self.sender.wallet.owner_key else "recipient"
 
 
-def party_of(actor: Principal) -> Recipient:
-    return Recipient(kind=actor.kind.value, id=actor.id)
+def sender_party(m: Message) -> Party:
+    return Party(PartyKind(m.sender_kind), m.sender_id)
 
 
-def wallet_of(who: Recipient) -> AccountRef:
-    if who.kind == PrincipalKind.FAMILY.value:
-        return family_wallet(who.id)
-    return resident_wallet(who.id)
+def recipient_party(m: Message) -> Party:
+    return Party(PartyKind(m.recipient_kind), m.recipient_id)
 
 
-def other_party(actor: Principal, contact: Contact) -> Recipient | None:
+def other_party(actor: Principal, contact: Contact) -> Party | None:
     """The other side of the contact, or None when the actor is not a party to it."""
     if actor.kind is PrincipalKind.FAMILY and contact.family_account_id == actor.id:
-        return Recipient(kind=PrincipalKind.RESIDENT.value, id=contact.resident_id)
+        return Party.resident(contact.resident_id)
     if actor.kind is PrincipalKind.RESIDENT and contact.resident_id == actor.id:
-        return Recipient(kind=PrincipalKind.FAMILY.value, id=contact.family_account_id)
+        return Party.family(contact.family_account_id)
     return None
 
 
@@ -94,8 +91,8 @@ def view_of(m: Message) -> MessageView:
         contact_id=m.contact_id,
         body=m.body,
         status=MessageStatus(m.status),
-        sender=Recipient(kind=m.sender_kind, id=m.sender_id),
-        recipient=Recipient(kind=m.recipient_kind, id=m.recipient_id),
+        sender=sender_party(m),
+        recipient=recipient_party(m),
         price_cents=m.price_cents,
         payer=m.payer,
         created_at=m.created_at,
@@ -122,14 +119,14 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
-def message_json(m: MessageView, viewer: Recipient) -> dict[str, object]:
+def message_json(m: MessageView, viewer: Party) -> dict[str, object]:
     """A message as `viewer` (one of its two parties) sees it."""
     return {
         "id": m.id,
         "contact_id": m.contact_id,
         "body": m.body,
         "status": m.status.value,
-        "sender": {"kind": m.sender.kind, "id": m.sender.id},
+        "sender": {"kind": m.sender.kind.value, "id": m.sender.id},
         "mine": m.sender == viewer,
         "price_cents": m.price_cents,
         "paid_by": m.paid_by(viewer),
@@ -146,8 +143,8 @@ def message_json(m: MessageView, viewer: Recipient) -> dict[str, object]:
     }
 
 
-async def name_of(tx: AsyncSession, who: Recipient) -> str:
-    if who.kind == PrincipalKind.FAMILY.value:
+async def name_of(tx: AsyncSession, who: Party) -> str:
+    if who.kind is PartyKind.FAMILY:
         family = await tx.get(FamilyAccount, who.id)
         return f"{family.first_name} {family.last_name}" if family else "the recipient"
     resident = await tx.get(Resident, who.id)

@@ -21,24 +21,23 @@ from server.domain.contacts import ContactStatus, family_block_sentence
 from server.domain.ledger import SystemCode
 from server.domain.messages import MessageStatus, check_body, next_status
 from server.domain.money import Money
+from server.domain.party import Party, PartyKind
 from server.domain.permissions import Action as Permission
 from server.domain.tariff import is_saturday, local_day_bounds, message_price
 from server.errors import Conflict, Forbidden, NotFound, PaymentRequired
 from server.services import ledger
 from server.services.blocks_in_force import block_in_force
 from server.services.contacts import family_block_in_force
-from server.services.context import Principal, PrincipalKind, Services
+from server.services.context import Principal, Services
 from server.services.events import append_in, staff_event_in
 from server.services.message_views import (
     MessageView,
     message_json,
     name_of,
     other_party,
-    party_of,
+    sender_party,
     view_of,
-    wallet_of,
 )
-from server.services.notify import Recipient
 from server.services.review_items import held_message_in
 from server.services.tariffs import tariff_in
 from server.storage.message_models import Message
@@ -55,9 +54,7 @@ _NOT_APPROVED = {
 }
 
 
-async def contact_of(
-    tx: AsyncSession, actor: Principal, contact_id: int
-) -> tuple[Contact, Recipient]:
+async def contact_of(tx: AsyncSession, actor: Principal, contact_id: int) -> tuple[Contact, Party]:
     """A contact the actor is a party to, and the other party; 404 for any other."""
     contact = await tx.get(Contact, contact_id)
     other = other_party(actor, contact) if contact is not None else None
@@ -88,7 +85,7 @@ async def _send(
     svc: Services, actor: Principal, *, contact_id: int, body: str, client_id: str
 ) -> tuple[MessageView, bool]:
     now = svc.clock.now()
-    sender = party_of(actor)
+    sender = actor.party
     async with svc.db.transaction() as tx:
         contact, recipient = await contact_of(tx, actor, contact_id)
         first = await tx.scalar(
@@ -143,11 +140,11 @@ async def _send(
                 receipt = await ledger.charge_in(
                     tx,
                     now=now,
-                    payers=[wallet_of(sender), wallet_of(recipient)],
+                    payers=[sender.wallet, recipient.wallet],
                     amount_cents=price,
                     revenue=SystemCode.MESSAGE_REVENUE,
                     idem=ledger.Idempotency(
-                        f"{sender.kind}:{sender.id}",
+                        str(sender),
                         f"message:{client_id}",
                         {"contact_id": contact_id},
                     ),
@@ -212,17 +209,17 @@ _STATUS_OF = {
 }
 
 
-def _direction(sender: Recipient) -> Direction:
-    return Direction.INCOMING if sender.kind == PrincipalKind.FAMILY.value else Direction.OUTGOING
+def _direction(sender: Party) -> Direction:
+    return Direction.INCOMING if sender.kind is PartyKind.FAMILY else Direction.OUTGOING
 
 
 def direction_of(m: Message) -> Direction:
     """Incoming (to the resident) or outgoing (from the resident)."""
-    return _direction(Recipient(kind=m.sender_kind, id=m.sender_id))
+    return _direction(sender_party(m))
 
 
 async def _price(
-    tx: AsyncSession, contact: Contact, facility: Facility, sender: Recipient, *, now: datetime
+    tx: AsyncSession, contact: Contact, facility: Facility, sender: Party, *, now: datetime
 ) -> int:
     """What this message costs: nothing on a privileged contact, else the tariff's price with
     the Saturday rule."""
@@ -256,7 +253,7 @@ class Quote:
 
 async def access_quote(svc: Services, actor: Principal, *, contact_id: int) -> Quote:
     now = svc.clock.now()
-    sender = party_of(actor)
+    sender = actor.party
     async with svc.db.read() as tx:
         contact, recipient = await contact_of(tx, actor, contact_id)
         facility = await tx.get(Facility, contact.facility_id)
@@ -269,7 +266,7 @@ async def access_quote(svc: Services, actor: Principal, *, contact_id: int) -> Q
             free_left = max(0, tariff.free_saturday_messages - sent)
         payer: str | None = None
         if price > 0:
-            balances = await ledger.available_in(tx, [wallet_of(sender), wallet_of(recipient)])
+            balances = await ledger.available_in(tx, [sender.wallet, recipient.wallet])
             if balances[0] >= price:
                 payer = "you"
             elif balances[1] >= price:
@@ -291,7 +288,7 @@ async def _why_not(
     tx: AsyncSession,
     contact: Contact,
     facility: Facility,
-    sender: Recipient,
+    sender: Party,
     *,
     now: datetime,
     policy: Policy,
@@ -326,7 +323,7 @@ def _cannot_pay(name: str, price: int) -> str:
     )
 
 
-async def _sent_today(tx: AsyncSession, sender: Recipient, *, now: datetime, tz: str) -> int:
+async def _sent_today(tx: AsyncSession, sender: Party, *, now: datetime, tz: str) -> int:
     start, end = local_day_bounds(now, tz)
     count = await tx.scalar(
         select(func.count(Message.id)).where(
@@ -343,7 +340,7 @@ async def _sent_today(tx: AsyncSession, sender: Recipient, *, now: datetime, tz:
 SEEN_BY_RECIPIENT = (MessageStatus.DELIVERED.value, MessageStatus.READ.value)
 
 
-def visible_to(party: Recipient) -> ColumnElement[bool]:
+def visible_to(party: Party) -> ColumnElement[bool]:
     """SQL: messages of this party that they have not deleted for themselves."""
     return or_(
         and_(
@@ -365,7 +362,7 @@ async def access_history(
 ) -> list[MessageView]:
     """The conversation on one contact, newest first, `limit` messages older than message
     `before` (the cursor), without those the actor deleted for themselves."""
-    party = party_of(actor)
+    party = actor.party
     async with svc.db.read() as tx:
         await contact_of(tx, actor, contact_id)
         stmt = select(Message).where(Message.contact_id == contact_id, visible_to(party))
@@ -377,14 +374,14 @@ async def access_history(
 
 async def do_delete_for_me(svc: Services, actor: Principal, *, message_id: int) -> None:
     """Hide a message for the actor only; the other party still sees it."""
-    party = party_of(actor)
+    party = actor.party
     async with svc.db.transaction() as tx:
         message = await tx.scalar(
             select(Message).where(Message.id == message_id, visible_to(party)).with_for_update()
         )
         if message is None:
             raise NotFound(NOT_FOUND)
-        if message.sender_kind == party.kind and message.sender_id == party.id:
+        if sender_party(message) == party:
             message.deleted_by_sender = True
         else:
             message.deleted_by_recipient = True

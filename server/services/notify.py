@@ -11,20 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-
-@dataclass(frozen=True, order=True)
-class Recipient:
-    kind: str  # a PrincipalKind value: family, resident or staff
-    id: int
-
-    @property
-    def room(self) -> str:
-        return f"{self.kind}:{self.id}"
+from server.domain.party import Party
 
 
 @dataclass(frozen=True)
 class StreamEvent:
-    recipient: Recipient
+    recipient: Party
     seq: int
     type: str
     data: dict[str, Any]

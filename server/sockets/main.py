@@ -13,7 +13,7 @@ from server.http.routes_messages import message_key, read_json
 from server.http.schemas_messages import MarkReadBody, MessageBody
 from server.services.context import Principal
 from server.services.conversations import do_mark_read
-from server.services.events import access_events, do_ack, recipient_of
+from server.services.events import access_events, do_ack
 from server.services.message_views import message_json
 from server.services.messages import do_send_message
 from server.sockets.base import SessionNamespace, on, services_of
@@ -21,10 +21,6 @@ from server.sockets.liveness import SocketSessions
 
 # What a seq can be: the database stores it in a 64-bit integer.
 MAX_SEQ = 2**63 - 1
-
-
-def room_of(principal: Principal) -> str:
-    return f"{principal.kind.value}:{principal.id}"
 
 
 def _seq(data: Any, name: str) -> int:
@@ -44,7 +40,7 @@ class MainNamespace(SessionNamespace):
         self._app = app
 
     async def admit(self, sid: str, principal: Principal, auth: Any) -> list[str]:
-        return [room_of(principal)]
+        return [principal.party.room]
 
     async def connected(self, sid: str, principal: Principal) -> None:
         self._app[METRICS].sockets.inc()
@@ -56,12 +52,12 @@ class MainNamespace(SessionNamespace):
     async def sync(self, actor: Principal, data: Any) -> dict[str, Any]:
         """`sync {since}` -> `{events: [...], last_seq}`: everything missed, in order."""
         since = _seq(data, "since")
-        page = await access_events(self.svc, recipient=recipient_of(actor), since=since)
+        page = await access_events(self.svc, recipient=actor.party, since=since)
         return {"events": [e.wire() for e in page.events], "last_seq": page.last_seq}
 
     @on("ack", use=False)
     async def ack(self, actor: Principal, data: Any) -> dict[str, Any]:
-        await do_ack(self.svc, recipient=recipient_of(actor), seq=_seq(data, "seq"))
+        await do_ack(self.svc, recipient=actor.party, seq=_seq(data, "seq"))
         return {"ok": True}
 
     @on("message:send")
@@ -73,7 +69,7 @@ class MainNamespace(SessionNamespace):
         view, _ = await do_send_message(
             self.svc, actor, contact_id=body.contact_id, body=body.body, client_id=key
         )
-        return message_json(view, recipient_of(actor))
+        return message_json(view, actor.party)
 
     @on("message:read")
     async def message_read(self, actor: Principal, data: Any) -> dict[str, Any]:
