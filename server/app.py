@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
@@ -17,7 +16,7 @@ from moderation.http import routes_audit, routes_reports
 from moderation.http import routes_cases as case_routes
 from moderation.services.policies import policy_in
 from moderation.sockets.staff import StaffNamespace
-from server.appkeys import API, CONFIG, METRICS, SERVICES, SIO
+from server.appkeys import API, CONFIG, METRICS, SCHEDULER, SERVICES, SIO
 from server.clock import Clock, SystemClock
 from server.config import Config
 from server.http import (
@@ -37,21 +36,22 @@ from server.http.api import Api
 from server.http.metrics import HttpMetrics
 from server.http.middleware import request_context
 from server.realtime import SocketNotifier, attach, create_socket_server, tell_clients_and_stop
+from server.scheduler import Job, Scheduler
+from server.services.contacts import do_end_expired_blocks, next_block_end
 from server.services.context import PolicySource, Services
-from server.services.delivery import release_loop
+from server.services.delivery import do_release_due, next_release_at
 from server.services.events import publish_committed
 from server.services.mail import Mailer, MailQueue, OutboxMailer, SmtpMailer
 from server.services.notify import Notifier
 from server.services.passwords import Hasher
 from server.services.payments import PaymentGateway, SandboxGateway
 from server.services.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from server.services.sessions import do_purge_expired_sessions
+from server.services.sessions import do_purge_expired_sessions, next_session_expiry
 from server.sockets.liveness import SessionEndRelay, SocketSessions
 from server.sockets.main import MainNamespace
 from server.storage.db import Database, create_engine
 
 log = logging.getLogger("homeline.app")
-HOUSEKEEPING_EVERY = 600.0
 REDIS_CONNECTIONS = 16
 # Long enough for a local Redis on a busy machine (2 s timed out under a full test run, and
 # each timeout is a count kept in process only); short enough that a hung Redis cannot hold a
@@ -102,6 +102,9 @@ def create_app(
     app[API] = api
     api.mount(app.router)
     routes_web.setup(app)
+    clock = clock or SystemClock()
+    scheduler = Scheduler(clock)
+    app[SCHEDULER] = scheduler
     sio = create_socket_server(config)
     app[SIO] = sio
     sockets = SocketSessions(sio)
@@ -115,14 +118,19 @@ def create_app(
     attach(sio, app, [MainNamespace(app, sessions=sockets), StaffNamespace(app, sessions=sockets)])
     app.cleanup_ctx.append(
         _services_ctx(
-            clock or SystemClock(),
+            clock,
             mailer,
             hasher,
             gateway or SandboxGateway(),
             SocketNotifier(sio, sockets, relay),
+            scheduler,
         )
     )
-    app.cleanup_ctx.append(_background("housekeeping", _housekeeping))
+    # Timed work, each job due at a time read from the clock and claimed from the database
+    # (a wing adds its own here: a visit's block end, reminders, unsent uploads).
+    for job in _core_jobs(app):
+        scheduler.add(job)
+    app.cleanup_ctx.append(_scheduling(scheduler))
     app.cleanup_ctx.append(
         _background("socket-sessions", lambda app, stop: sockets.sweep(app[SERVICES], stop))
     )
@@ -131,9 +139,6 @@ def create_app(
         app.cleanup_ctx.append(
             _background("session-ends", lambda app, stop: relay.listen(sockets.disconnect, stop))
         )
-    app.cleanup_ctx.append(
-        _background("delivery", lambda app, stop: release_loop(app[SERVICES], stop))
-    )
     app.on_shutdown.append(_tell_sockets)
     return app
 
@@ -144,13 +149,15 @@ def _services_ctx(
     hasher: Hasher | None,
     gateway: PaymentGateway,
     notifier: Notifier,
+    scheduler: Scheduler,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def after_commit(committed: list[Any]) -> None:
+        scheduler.notice(committed)
+        await publish_committed(notifier, committed)
+
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
-        db = Database(
-            create_engine(config.database_url),
-            after_commit=functools.partial(publish_committed, notifier),
-        )
+        db = Database(create_engine(config.database_url), after_commit=after_commit)
         # Bounded waits: a Redis that hangs must not hold a sign-in (the limiter then counts
         # in process). A bounded pool: a burst of sign-ins shares a few connections instead of
         # opening one each at once (a storm of connects timed out on a busy machine, and
@@ -208,16 +215,35 @@ def _mailer(config: Config, clock: Clock) -> Mailer:
     return OutboxMailer(config.outbox_dir, clock)
 
 
-async def _housekeeping(app: web.Application, stop: asyncio.Event) -> None:
-    while not stop.is_set():
+def _core_jobs(app: web.Application) -> list[Job]:
+    """The core's timed work. Services are built when the app starts, hence the lookups."""
+
+    def svc() -> Services:
+        return app[SERVICES]
+
+    return [
+        Job("delivery", lambda: next_release_at(svc()), lambda: do_release_due(svc())),
+        Job("block-ends", lambda: next_block_end(svc()), lambda: do_end_expired_blocks(svc())),
+        Job(
+            "expired-sessions",
+            lambda: next_session_expiry(svc()),
+            lambda: do_purge_expired_sessions(svc()),
+        ),
+    ]
+
+
+def _scheduling(scheduler: Scheduler) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The scheduler runs while the app runs (after the services it uses are built, stopped
+    before they close)."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        scheduler.start()
         try:
-            purged = await do_purge_expired_sessions(app[SERVICES])
-            if purged:
-                log.info("expired sessions purged", extra={"count": purged})
-        except Exception:
-            log.exception("housekeeping failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), HOUSEKEEPING_EVERY)
+            yield
+        finally:
+            await scheduler.stop(grace=app[CONFIG].shutdown_timeout)
+
+    return ctx
 
 
 def _background(

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from server.config import Config
     from server.http.api import Api
     from server.http.metrics import HttpMetrics
+    from server.scheduler import Scheduler
     from server.services.context import Services
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -19,3 +20,4 @@ SERVICES: web.AppKey[Services] = web.AppKey("services")
 API: web.AppKey[Api] = web.AppKey("api")
 METRICS: web.AppKey[HttpMetrics] = web.AppKey("metrics")
 SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
+SCHEDULER: web.AppKey[Scheduler] = web.AppKey("scheduler")

@@ -14,7 +14,14 @@ from server.domain.ledger import family_wallet
 from server.services.context import Services
 from tests.conftest import Actor, World, assert_error
 from tests.fakes import FrozenClock
-from tests.test_delivery import audit, events_of, held_message, set_policy, wait_for_event
+from tests.test_delivery import (
+    audit,
+    events_of,
+    held_message,
+    set_policy,
+    settled,
+    wait_for_event,
+)
 from tests.test_messages import balance, history, send
 from tests.test_socketio import ALLOWED_ORIGIN, WAIT, connect, sio
 
@@ -331,7 +338,7 @@ async def test_an_appeal_overturned_while_the_contact_is_blocked_waits_for_the_u
     status, decided = await decide(app_client, facility_admin, item["id"], "overturn")
     assert status == 200 and decided["message"]["status"] == "scheduled"
     clock.advance(minutes=5)
-    await asyncio.sleep(0.6)  # the delivery loop looks every 0.25 s
+    await settled(app_client)
     assert await events_of(app_client, resident, "message.new", sent["id"]) == []
     resp = await app_client.post(
         f"/api/v1/contacts/{contact_id}/unblock",

@@ -4,7 +4,6 @@ or charged), held and scheduled messages wait, and the family cannot ask to conn
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -25,6 +24,7 @@ from tests.test_delivery import (
     events,
     events_of,
     set_policy,
+    settled,
     wait_for_event,
 )
 from tests.test_messages import approved_contact, balance, fund, send, stored_messages
@@ -294,7 +294,7 @@ async def test_a_scheduled_message_waits_while_the_contact_is_blocked_and_goes_a
     await block(app_client, facility_admin, contact_id)
     clock.advance(minutes=30)
     assert await do_release_due(services) == 0
-    await asyncio.sleep(0.6)  # and the app's own loop, which looks every 0.25 s
+    await settled(app_client)  # and the app's own scheduler
     assert await events_of(app_client, resident, "message.new", sent["id"]) == []
     await unblock(app_client, facility_admin, contact_id)
     new = await wait_for_event(app_client, resident, "message.new", sent["id"])

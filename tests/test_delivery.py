@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
+from server.appkeys import SCHEDULER
 from server.domain.ledger import family_wallet, resident_wallet
 from server.services.context import Services
 from server.services.delivery import do_release_due
@@ -59,16 +60,20 @@ async def events_of(
     ]
 
 
+async def settled(client: TestClient[Any, Any]) -> None:
+    """Return once the app's scheduler has run everything due on the clock now."""
+    async with asyncio.timeout(WAIT):
+        await client.app[SCHEDULER].settled()
+
+
 async def wait_for_event(
     client: TestClient[Any, Any], who: Actor, kind: str, message_id: int
 ) -> dict[str, Any]:
-    """The scheduler runs in the app's background; poll the stream until it has acted."""
-    async with asyncio.timeout(WAIT):
-        while True:
-            found = await events_of(client, who, kind, message_id)
-            if found:
-                return found[0]
-            await asyncio.sleep(0.05)
+    """The event, once the app's scheduler has run everything due on the clock now."""
+    await settled(client)
+    found = await events_of(client, who, kind, message_id)
+    assert found, f"no {kind} for message {message_id}"
+    return found[0]
 
 
 async def audit(client: TestClient[Any, Any], admin: Actor, action: str) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from moderation.services.policies import policy_in
 from server.domain.messages import MessageStatus, next_status
 from server.domain.permissions import Action
 from server.errors import Conflict, Forbidden, NotFound
+from server.scheduler import due_after_commit
 from server.services import ledger
 from server.services.audit import record_staff_action
 from server.services.blocks_in_force import block_in_force
@@ -110,6 +111,7 @@ async def do_approve(svc: Services, actor: Principal, *, message_id: int) -> Mes
             m.status = next_status(MessageStatus(m.status), MessageStatus.SCHEDULED).value
             m.deliver_at = due
             await tx.flush()
+            due_after_commit(tx, at=due)
             await append_in(
                 tx,
                 recipients=[sender_party(m)],

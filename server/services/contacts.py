@@ -3,8 +3,9 @@ staff block (until a date, or until unblocked). Every read goes through `access_
 that others' contacts are 404.
 
 A block with an end date runs out by itself: the contact returns to the status it had before
-the block the first time anyone looks at it or uses it afterwards (`end_expired_block_in`),
-so no background job is needed and nobody sees a block that is over.
+the block at its end, by the scheduler (`do_end_expired_blocks`, when `next_block_end` has
+come), or sooner the first time anyone looks at it or uses it (`end_expired_block_in`), so
+nobody sees a block that is over.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +29,7 @@ from server.domain.contacts import (
 )
 from server.domain.permissions import Action
 from server.errors import Conflict, Forbidden, NotFound
+from server.scheduler import due_after_commit
 from server.services.audit import record_staff_action
 from server.services.contact_views import (
     ContactView,
@@ -234,7 +236,7 @@ async def do_unblock_contact(
     svc: Services, actor: Principal, *, contact_id: int, reason: str
 ) -> ContactView:
     """Staff lift a contact's block: it returns to the status it had before (audited). Its
-    scheduled messages are then released by the delivery loop, those that are due at once."""
+    scheduled messages are then released by the scheduler, those that are due at once."""
     now = svc.clock.now()
     async with svc.db.transaction() as tx:
         contact = await locked_contact(tx, actor, contact_id)
@@ -244,6 +246,7 @@ async def do_unblock_contact(
         before = ContactStatus(contact.status)
         block = await active_contact_block(tx, contact_id=contact.id)
         after = _lift(contact, block, now=now, by=actor.id, reason=reason)
+        due_after_commit(tx, at=now)  # its scheduled messages that are due go at once
         await record_staff_action(
             tx,
             staff=actor,
@@ -337,7 +340,31 @@ def _lift(
     return after
 
 
-async def _end_expired_blocks(svc: Services, scope: Sequence[ColumnElement[bool]]) -> None:
+async def next_block_end(svc: Services) -> datetime | None:
+    """The earliest time a block ends: a contact block still to be ended (perhaps already due),
+    or a family block still to run out (it ends by itself; its held messages are then due)."""
+    now = svc.clock.now()
+    async with svc.db.read() as tx:
+        contact_block = await tx.scalar(
+            select(func.min(ContactBlock.ends_at))
+            .join(Contact, ContactBlock.contact_id == Contact.id)
+            .where(Contact.status == ContactStatus.BLOCKED.value, ContactBlock.lifted_at.is_(None))
+        )
+        family_block = await tx.scalar(
+            select(func.min(FamilyBlock.ends_at)).where(
+                FamilyBlock.lifted_at.is_(None), FamilyBlock.ends_at > now
+            )
+        )
+    ends = [t for t in (contact_block, family_block) if t is not None]
+    return min(ends, default=None)
+
+
+async def do_end_expired_blocks(svc: Services) -> int:
+    """End the contact blocks that have run out (both parties hear of it); how many."""
+    return await _end_expired_blocks(svc, [])
+
+
+async def _end_expired_blocks(svc: Services, scope: Sequence[ColumnElement[bool]]) -> int:
     """Before a read: end the blocks that ran out among these contacts. A cheap look first,
     so that reading never writes unless a block has just ended."""
     now = svc.clock.now()
@@ -355,11 +382,13 @@ async def _end_expired_blocks(svc: Services, scope: Sequence[ColumnElement[bool]
     async with svc.db.read() as tx:
         ids = list(await tx.scalars(expired))
     if not ids:
-        return
+        return 0
+    ended = 0
     async with svc.db.transaction() as tx:
         for contact_id in ids:
             contact = await tx.scalar(
                 select(Contact).where(Contact.id == contact_id).with_for_update()
             )
-            if contact is not None:
-                await end_expired_block_in(tx, contact, now=now)
+            if contact is not None and await end_expired_block_in(tx, contact, now=now):
+                ended += 1
+    return ended

@@ -3,19 +3,17 @@ of its status reaching the parties' event streams.
 
 Delayed messages are released by the database, not by a timer in memory: `do_release_due`
 claims what is due (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write lock on SQLite), so two
-server processes never release one message twice and a restart loses nothing. Each process
-runs `release_loop`, which looks every `RELEASE_EVERY` seconds.
+server processes never release one message twice and a restart loses nothing. Each process's
+scheduler (server/scheduler.py) runs it when `next_release_at` has come, and is woken by the
+commit that schedules a message.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.messages import MessageStatus, next_status
@@ -27,8 +25,6 @@ from server.storage.db import serialise_writers
 from server.storage.message_models import Message
 from server.storage.models import Contact
 
-log = logging.getLogger("homeline.delivery")
-RELEASE_EVERY = 0.25  # seconds: a due message is released well within 1 s
 RELEASE_BATCH = 200
 
 
@@ -61,6 +57,18 @@ async def deliver_in(tx: AsyncSession, m: Message, *, now: datetime) -> None:
     )
 
 
+async def next_release_at(svc: Services) -> datetime | None:
+    """The earliest time a scheduled message is due that no block holds back (a held one is
+    due again when its block ends, which is the block-ends job's time)."""
+    now = svc.clock.now()
+    async with svc.db.read() as tx:
+        return await tx.scalar(
+            select(func.min(Message.deliver_at))
+            .where(Message.status == MessageStatus.SCHEDULED.value)
+            .where(~held_back_by_block(now))
+        )
+
+
 async def do_release_due(svc: Services, *, limit: int = RELEASE_BATCH) -> int:
     """Deliver scheduled messages whose time has come; how many were released."""
     now = svc.clock.now()
@@ -87,19 +95,3 @@ async def do_release_due(svc: Services, *, limit: int = RELEASE_BATCH) -> int:
                 continue  # blocked since the look above: it waits for the block's end
             await deliver_in(tx, m, now=now)
         return len(messages)
-
-
-async def release_loop(svc: Services, stop: asyncio.Event) -> None:
-    """Release due messages until `stop` is set; a failure is logged and retried."""
-    while not stop.is_set():
-        released = 0
-        try:
-            released = await do_release_due(svc)
-            if released:
-                log.info("released scheduled messages", extra={"count": released})
-        except Exception:
-            log.exception("releasing scheduled messages failed; retrying")
-        if released >= RELEASE_BATCH:
-            continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), RELEASE_EVERY)

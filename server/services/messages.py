@@ -25,6 +25,7 @@ from server.domain.party import Party, PartyKind
 from server.domain.permissions import Action as Permission
 from server.domain.tariff import is_saturday, local_day_bounds, message_price
 from server.errors import Conflict, Forbidden, NotFound, PaymentRequired
+from server.scheduler import due_after_commit
 from server.services import ledger
 from server.services.blocks_in_force import block_in_force
 from server.services.contacts import family_block_in_force
@@ -181,6 +182,8 @@ async def _send(
         )
         tx.add(message)
         await tx.flush()
+        if verdict.deliver_at is not None:
+            due_after_commit(tx, at=verdict.deliver_at)
         view = view_of(message)
         if verdict.action is Action.HOLD:
             await _tell_reviewers(tx, message, facility.id, verdict, policy)

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.permissions import Action
@@ -28,6 +28,9 @@ from server.storage.models import FamilyAccount, Resident, Session, Staff
 
 # Only touch a session's last-seen time this often: a write per request would be waste.
 TOUCH_INTERVAL = timedelta(seconds=60)
+# A session's row outlives its absolute lifetime by this much, so that its owner is told the
+# session ended (401 `expired`) rather than asked to sign in as if it never existed.
+PURGE_AFTER = timedelta(minutes=10)
 BAD_LOGIN = "The username or password is not right."
 
 
@@ -293,8 +296,17 @@ async def do_end_family_sessions(
     return count
 
 
+async def next_session_expiry(svc: Services) -> datetime | None:
+    """When `do_purge_expired_sessions` next has a session to drop (None: no session)."""
+    async with svc.db.read() as tx:
+        first = await tx.scalar(select(func.min(Session.expires_at)))
+    return None if first is None else first + PURGE_AFTER
+
+
 async def do_purge_expired_sessions(svc: Services) -> int:
-    """Housekeeping: drop sessions past their absolute lifetime."""
+    """Housekeeping: drop sessions `PURGE_AFTER` past their absolute lifetime."""
     async with svc.db.transaction() as tx:
-        result = await tx.execute(delete(Session).where(Session.expires_at <= svc.clock.now()))
+        result = await tx.execute(
+            delete(Session).where(Session.expires_at <= svc.clock.now() - PURGE_AFTER)
+        )
     return int(getattr(result, "rowcount", 0) or 0)
