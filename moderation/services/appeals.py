@@ -229,7 +229,7 @@ async def do_decide(
 
 async def _deliver(tx: AsyncSession, m: Message, *, now: datetime) -> None:
     """Back in line for delivery, due now: delivered at once unless a block holds the
-    contact, in which case the delivery loop sends it when the block ends."""
+    contact, in which case the scheduler's delivery job sends it when the block ends."""
     m.status = next_status(MessageStatus(m.status), MessageStatus.SCHEDULED).value
     m.deliver_at = now
     contact = await tx.get(Contact, m.contact_id)

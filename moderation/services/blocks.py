@@ -1,6 +1,6 @@
 """Blocks: a family account blocked at one facility (listed and lifted by that facility's
 staff, with a reason and an optional last day, each step audited). The one question the send
-path and the delivery loop ask, whether a block is in force, is the core's:
+path and the delivery job ask, whether a block is in force, is the core's:
 server/services/blocks_in_force.py.
 
 A block in force (a blocked contact, or the contact's family blocked at its facility) refuses

@@ -1,4 +1,4 @@
-"""Whether a block is in force on a contact: the one question the send path, the delivery loop,
+"""Whether a block is in force on a contact: the one question the send path, the delivery job,
 review and appeals ask (the core's, since sending and delivering are; the moderation wing
 places and lifts family blocks, server/services/contacts.py blocks and unblocks contacts).
 
@@ -45,7 +45,7 @@ async def block_in_force(tx: AsyncSession, *, contact: Contact, now: datetime) -
 
 def held_back_by_block(now: datetime) -> ColumnElement[bool]:
     """SQL over `messages`: a block holds the message's contact at `now` (the same rule as
-    `block_in_force`), so that the delivery loop never even claims such a message and a
+    `block_in_force`), so that the delivery job never even claims such a message and a
     long-blocked contact's backlog cannot crowd out the messages that are due."""
     run_out = exists().where(
         ContactBlock.contact_id == Contact.id,
