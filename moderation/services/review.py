@@ -104,7 +104,7 @@ async def do_approve(svc: Services, actor: Principal, *, message_id: int) -> Mes
             and contact is not None
             and await block_in_force(tx, contact=contact, now=now)
         ):
-            due = now  # approved, but a block holds the contact: the scheduler's delivery job waits for it
+            due = now  # approved, but a block holds the contact: delivered when it ends
         if due is None:
             await deliver_in(tx, m, now=now)
         else:
