@@ -3,14 +3,13 @@ TEST_DATABASE_URL is set), an injected clock, a recording mailer, and named acto
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import socketio
 from aiohttp.test_utils import TestClient
 from hypothesis import settings
 from sqlalchemy import text
@@ -18,32 +17,27 @@ from sqlalchemy import text
 from server.app import create_app
 from server.config import Config
 from server.services.context import Services, StaffRole
-from server.services.passwords import Hasher
 from server.services.roster import RosterRow, do_add_staff, do_create_facility, do_import_roster
-from server.storage.db import Database, create_engine
-from server.storage.models import Base
-from tests.fakes import FrozenClock, RecordingMailer, activation_code
+from tests.fakes import FrozenClock, RecordingMailer
 from tests.liveserver import private_postgres
+from tests.story import (
+    FAST_HASHER,
+    PASSWORD,
+    START,
+    TEST_DATABASE_URL,
+    Actor,
+    World,
+    log_in,
+    need_service,
+    reset_schema,
+    sign_up_and_activate,
+    staff_sign_in,
+)
 
 # No Hypothesis deadline: a property test is about what is true, not how fast (targets live in
 # bench/), and on a busy 2-core CI machine one example can take 300 ms for no fault of its own.
 settings.register_profile("homeline", deadline=None)
 settings.load_profile("homeline")
-
-REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
-START = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # a Wednesday afternoon
-PASSWORD = "correct horse battery"
-
-
-def need_service(url: str | None, what: str) -> str:
-    """The URL, or a skip (a failure in CI, where REQUIRE_SERVICES=1)."""
-    if url:
-        return url
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{what} is required in CI but its TEST_*_URL is not set")
-    pytest.skip(f"{what} not configured (set {what.upper()}_URL to run)")
 
 
 @pytest.fixture(scope="session")
@@ -63,18 +57,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: s
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/homeline.db"
     return need_service(postgres_url, "test_database")
-
-
-async def reset_schema(url: str) -> None:
-    db = Database(create_engine(url))
-    try:
-        async with db.engine.begin() as conn:
-            if db.dialect == "postgresql":
-                await conn.execute(text("DROP SCHEMA public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
-            await conn.run_sync(Base.metadata.create_all)
-    finally:
-        await db.close()
 
 
 @pytest.fixture
@@ -97,10 +79,6 @@ def config(database_url: str, tmp_path: Path) -> Config:
     )
 
 
-# Cheap argon2id parameters keep the suite fast; production's are checked in test_passwords.
-FAST_HASHER = Hasher(time_cost=1, memory_cost=1024)
-
-
 @pytest.fixture
 async def app_client(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
@@ -118,15 +96,6 @@ def services(app_client: TestClient[Any, Any]) -> Services:
     from server.appkeys import SERVICES
 
     return app_client.app[SERVICES]
-
-
-@dataclass
-class World:
-    """The demo-like facility every story starts from."""
-
-    facility_id: int
-    other_facility_id: int
-    residents: dict[str, int]  # resident_number -> id
 
 
 RESIDENTS = [
@@ -167,69 +136,6 @@ async def world(services: Services) -> World:
     return World(facility_id=fid, other_facility_id=other, residents=dict(rows))
 
 
-def signup_body(
-    username: str = "jane", email: str = "jane@example.com", **changes: Any
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "username": username,
-        "password": PASSWORD,
-        "password_confirm": PASSWORD,
-        "first_name": "Jane",
-        "last_name": "Reed",
-        "address_line1": "12 Elm Street",
-        "address_line2": "",
-        "city": "Albany",
-        "state": "NY",
-        "postal_code": "12207",
-        "date_of_birth": "1970-04-01",
-        "gender": "female",
-        "email": email,
-        "email_confirm": email,
-        "accept_terms": True,
-    }
-    body.update(changes)
-    return body
-
-
-@dataclass
-class Actor:
-    """A signed-in person: `headers` authenticate as a bearer client."""
-
-    token: str
-    principal: dict[str, Any]
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    @property
-    def id(self) -> int:
-        return int(self.principal["id"])
-
-
-async def sign_up_and_activate(
-    client: TestClient[Any, Any],
-    mailer: RecordingMailer,
-    services: Services,
-    username: str = "jane",
-    email: str = "jane@example.com",
-) -> Actor:
-    resp = await client.post("/api/v1/accounts", json=signup_body(username, email))
-    assert resp.status == 202, await resp.text()
-    await services.mail.join()
-    code = activation_code(mailer.last_text(email))
-    resp = await client.post("/api/v1/accounts/activate", json={"email": email, "code": code})
-    assert resp.status == 200, await resp.text()
-    return await log_in(client, "/api/v1/sessions", {"username": username, "password": PASSWORD})
-
-
-async def log_in(client: TestClient[Any, Any], path: str, body: dict[str, Any]) -> Actor:
-    resp = await client.post(path, json={**body, "session": "bearer"})
-    assert resp.status == 201, await resp.text()
-    data = await resp.json()
-    return Actor(token=data["token"], principal=data["principal"])
-
-
 @pytest.fixture
 async def family(
     app_client: TestClient[Any, Any], mailer: RecordingMailer, services: Services, world: World
@@ -266,38 +172,34 @@ async def other_resident(app_client: TestClient[Any, Any], world: World) -> Acto
     )
 
 
-async def _staff(client: TestClient[Any, Any], username: str) -> Actor:
-    return await log_in(
-        client, "/api/v1/staff/sessions", {"username": username, "password": PASSWORD}
-    )
-
-
 @pytest.fixture
 async def reviewer(app_client: TestClient[Any, Any], world: World) -> Actor:
-    return await _staff(app_client, "reviewer")
+    return await staff_sign_in(app_client, "reviewer")
 
 
 @pytest.fixture
 async def facility_admin(app_client: TestClient[Any, Any], world: World) -> Actor:
-    return await _staff(app_client, "admin")
+    return await staff_sign_in(app_client, "admin")
 
 
 @pytest.fixture
 async def other_facility_admin(app_client: TestClient[Any, Any], world: World) -> Actor:
-    return await _staff(app_client, "otheradmin")
+    return await staff_sign_in(app_client, "otheradmin")
 
 
 @pytest.fixture
 async def support(app_client: TestClient[Any, Any], world: World) -> Actor:
-    return await _staff(app_client, "support")
+    return await staff_sign_in(app_client, "support")
 
 
-def assert_error(data: dict[str, Any], code: str | None = None) -> None:
-    """The contract's error shape."""
-    assert set(data) == {"error"}, data
-    assert isinstance(data["error"]["message"], str) and data["error"]["message"]
-    if code is not None:
-        assert data["error"]["code"] == code, data
-
-
-__all__ = ["AsyncIterator"]
+@pytest.fixture
+async def sio() -> AsyncIterator[socketio.AsyncClient]:
+    # request_timeout also bounds the client's websocket close handshake. The test server
+    # shuts down through the app's on_shutdown hook, after aiohttp has stopped reading (see
+    # server/runner.py, which drains sockets first when serving), so the handshake is never
+    # answered and the default 5 s would stall every shutdown test.
+    client = socketio.AsyncClient(reconnection=False, request_timeout=1)
+    try:
+        yield client
+    finally:
+        await client.disconnect()

@@ -2,8 +2,10 @@
 restart them on the same port and database; a small JSON API client (http.client) and a
 socket.io client that collects `event` pushes, acknowledges them and can `sync {since}`.
 
-Used by tests/test_processes.py (several processes, crashes, Redis restarts) and, for the
-generic parts (free port, request, the command, health check, stop), by the browser tests.
+Used by tests/test_processes.py and tests/test_processes_sessions.py (several processes,
+crashes, Redis restarts; they share the `database_url`, `processes` and `sockets` fixtures
+defined at the end) and, for the generic parts (free port, request, the command, health check,
+stop, and `LiveServer`, the handle on the served demo), by the browser tests.
 
 Everything here is synchronous so that tests read as a story; the socket.io clients run on an
 event loop of their own on a background thread (`LoopThread`).
@@ -37,6 +39,8 @@ import pytest
 import redis
 import socketio
 from sqlalchemy.engine import make_url
+
+from tests.story import REQUIRE_SERVICES, TEST_DATABASE_URL, need_service
 
 STARTUP_SECONDS = 20.0
 STOP_SECONDS = 15.0
@@ -755,3 +759,87 @@ class RedisServer:
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.kill()
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    port: int
+    var_dir: Path
+    facility_id: int
+
+    @property
+    def outbox(self) -> Path:
+        return self.var_dir / "outbox"
+
+    def mail_to(self, address: str, *, timeout: float = 10.0) -> EmailMessage:
+        """The newest mail written to the outbox for `address`, waiting for the background
+        mail task to write it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found: list[tuple[float, EmailMessage]] = []
+            for path in self.outbox.glob("*.eml"):
+                message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                assert isinstance(message, EmailMessage)
+                if str(message["To"]).lower() == address.lower():
+                    found.append((path.stat().st_mtime, message))
+            if found:
+                return max(found, key=lambda pair: pair[0])[1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no mail to {address} in {self.outbox} after {timeout} s")
+            time.sleep(0.05)
+
+    def activation_code(self, address: str) -> str:
+        message = self.mail_to(address)
+        body = message.get_body(preferencelist=("plain",))
+        assert body is not None
+        text = body.get_content()
+        found = CODE_RE.search(text)
+        assert found, text
+        return found.group(1)
+
+    def api(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+    ) -> dict[str, Any]:
+        """A JSON call without a browser, for setting the scene (bearer sessions only)."""
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None if body is None else json.dumps(body).encode()
+        status, raw = request(self.port, method, path, data, headers)
+        if status >= 400:
+            raise AssertionError(f"{method} {path}: {status} {raw.decode(errors='replace')}")
+        return json.loads(raw) if raw else {}
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A PostgreSQL database of this test's own, or one SQLite file for all its processes."""
+    if TEST_DATABASE_URL:
+        with private_postgres(TEST_DATABASE_URL) as url:
+            yield url
+        return
+    if REQUIRE_SERVICES:
+        need_service(None, "test_database")
+    yield f"sqlite+aiosqlite:///{tmp_path}/homeline.db"
+
+
+@pytest.fixture
+def processes() -> Iterator[list[ServerProcess]]:
+    """Every process a test starts goes in here; those still running get SIGTERM at the end
+    (and must exit on their own)."""
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.close()
+
+
+@pytest.fixture
+def sockets() -> Iterator[Callable[[Person, ServerProcess], SocketClient]]:
+    with socket_clients() as connect:
+        yield connect

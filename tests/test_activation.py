@@ -9,8 +9,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server.services.context import Services
-from tests.conftest import PASSWORD, assert_error, signup_body
 from tests.fakes import FrozenClock, RecordingMailer, activation_code, link_token
+from tests.story import PASSWORD, assert_error, signup_body
 
 ACTIVATE = "/api/v1/accounts/activate"
 RESEND = "/api/v1/accounts/activation/resend"

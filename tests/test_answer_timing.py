@@ -20,8 +20,8 @@ from aiohttp.test_utils import TestClient
 from server.config import Config
 from server.services.context import Services
 from server.services.ratelimit import MAIL_PER_EMAIL
-from tests.conftest import sign_up_and_activate, signup_body
 from tests.fakes import FrozenClock, RecordingMailer
+from tests.story import sign_up_and_activate, signup_body
 
 TRIES = 40
 SIGN_UP_TRIES = 80

@@ -12,20 +12,24 @@ from aiohttp.test_utils import TestClient
 
 from server.domain.ledger import family_wallet
 from server.services.context import Services
-from tests.conftest import Actor, World, assert_error
 from tests.fakes import FrozenClock
-from tests.test_delivery import (
+from tests.story import (
+    ALLOWED_ORIGIN,
+    WAIT,
+    Actor,
+    World,
+    assert_error,
     audit,
+    balance,
+    connect,
     events_of,
     held_message,
+    history,
+    send,
     set_policy,
     settled,
     wait_for_event,
 )
-from tests.test_messages import balance, history, send
-from tests.test_socketio import ALLOWED_ORIGIN, WAIT, connect, sio
-
-__all__ = ["sio"]
 
 REJECTION = "Mentions another resident's case"
 

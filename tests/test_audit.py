@@ -15,10 +15,19 @@ from sqlalchemy import func, insert, select
 from server.domain.ledger import family_wallet
 from server.services.context import Services
 from server.storage.models import AuditEntry
-from tests.conftest import START, Actor, World, assert_error
 from tests.fakes import FrozenClock
-from tests.test_delivery import INSTANT, REVIEW_ALL, set_policy
-from tests.test_messages import approved_contact, fund, send
+from tests.story import (
+    INSTANT,
+    REVIEW_ALL,
+    START,
+    Actor,
+    World,
+    approved_contact,
+    assert_error,
+    fund,
+    send,
+    set_policy,
+)
 
 AUDIT = "/api/v1/staff/audit"
 CSV_COLUMNS = [

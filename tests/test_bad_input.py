@@ -17,9 +17,7 @@ from server.http.parsing import MAX_ID
 from server.http.schemas import ResidentSearchQuery
 from server.services.context import Services
 from server.storage.models import AuditEntry
-from tests.conftest import Actor, World, assert_error
-from tests.test_messages import approved_contact, fund
-from tests.test_policy import document, path_of
+from tests.story import Actor, World, approved_contact, assert_error, document, fund, path_of
 
 JSON = {"Content-Type": "application/json"}
 AUDIT = "/api/v1/staff/audit"

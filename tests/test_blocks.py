@@ -15,22 +15,31 @@ from server.config import Config
 from server.domain.ledger import family_wallet, resident_wallet
 from server.services.context import Services
 from server.services.delivery import do_release_due
-from tests.conftest import Actor, World, assert_error
 from tests.fakes import FrozenClock
-from tests.test_delivery import (
+from tests.story import (
+    ALLOWED_ORIGIN,
     REVIEW_ALL,
+    WAIT,
+    Actor,
+    World,
+    approved_contact,
+    assert_error,
     audit,
+    balance,
+    block,
+    block_family,
+    connect,
     delay,
     events,
     events_of,
+    fund,
+    post,
+    send,
     set_policy,
     settled,
+    stored_messages,
     wait_for_event,
 )
-from tests.test_messages import approved_contact, balance, fund, send, stored_messages
-from tests.test_socketio import ALLOWED_ORIGIN, WAIT, connect, sio
-
-__all__ = ["sio"]
 
 TODAY = "2026-11-18"  # START in New York (Riverside's time zone)
 UNTIL_NEXT_NY_MIDNIGHT = {"hours": 14}  # 15:00 UTC -> 05:00 UTC, 00:00 in New York
@@ -42,44 +51,10 @@ def config(config: Config) -> Config:
     return replace(config, session_idle_seconds=3 * 86400, session_max_seconds=3 * 86400)
 
 
-async def post(
-    client: TestClient[Any, Any], path: str, who: Actor, body: dict[str, Any] | None = None
-) -> tuple[int, dict[str, Any]]:
-    resp = await client.post(path, json=body, headers=who.headers)
-    return resp.status, await resp.json()
-
-
-async def block(
-    client: TestClient[Any, Any],
-    who: Actor,
-    contact_id: int,
-    reason: str = "Threats made during a visit",
-    until: str | None = None,
-) -> tuple[int, dict[str, Any]]:
-    body: dict[str, Any] = {"reason": reason}
-    if until is not None:
-        body["until"] = until
-    return await post(client, f"/api/v1/contacts/{contact_id}/block", who, body)
-
-
 async def unblock(
     client: TestClient[Any, Any], who: Actor, contact_id: int, reason: str = "Reviewed"
 ) -> tuple[int, dict[str, Any]]:
     return await post(client, f"/api/v1/contacts/{contact_id}/unblock", who, {"reason": reason})
-
-
-async def block_family(
-    client: TestClient[Any, Any],
-    who: Actor,
-    facility_id: int,
-    family_account_id: int,
-    reason: str = "Smuggling attempt",
-    until: str | None = None,
-) -> tuple[int, dict[str, Any]]:
-    body: dict[str, Any] = {"family_account_id": family_account_id, "reason": reason}
-    if until is not None:
-        body["until"] = until
-    return await post(client, f"/api/v1/staff/facilities/{facility_id}/blocks", who, body)
 
 
 async def family_blocks(

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import sqlite3
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,46 +13,10 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.config import Config
+from tests.story import HOMELINE, Install
 
-HOMELINE = Path(sys.executable).parent / "homeline"
 STAFF_PASSWORD = "a long staff passphrase"
 ROSTER_HEADER = "resident_number,first_name,last_name,date_of_birth,housing_unit,pin\n"
-
-
-@dataclass
-class Install:
-    """A Homeline installation: its var/ folder and SQLite database."""
-
-    var: Path
-
-    @property
-    def db_path(self) -> Path:
-        return self.var / "homeline.db"
-
-    def env(self) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("DATABASE_", "REDIS_", "SMTP_", "HOMELINE_", "TEST_"))
-        }
-        env["HOMELINE_VAR"] = str(self.var)
-        env["DATABASE_URL"] = f"sqlite+aiosqlite:///{self.db_path}"
-        return env
-
-    def run(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(HOMELINE), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=self.env(),
-            cwd=self.var.parent,
-            timeout=60,
-        )
-
-    def rows(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db_path) as conn:
-            return conn.execute(sql, params).fetchall()
 
 
 @pytest.fixture(scope="module")

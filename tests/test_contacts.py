@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from server.services.context import Services
 from server.storage.models import AuditEntry
-from tests.conftest import Actor, World, assert_error
+from tests.story import Actor, World, assert_error, post
 
 
 async def request_contact(
@@ -57,14 +57,6 @@ async def test_family_cannot_see_other_familys_contact(
     assert resp.status == 404
     resp = await app_client.get("/api/v1/contacts", headers=other_family.headers)
     assert (await resp.json())["contacts"] == []
-
-
-async def post(
-    client: TestClient[Any, Any], path: str, actor: Actor, body: dict[str, Any] | None = None
-) -> tuple[int, dict[str, Any]]:
-    resp = await client.post(path, json=body, headers=actor.headers)
-    data: dict[str, Any] = await resp.json()
-    return resp.status, data
 
 
 async def get(client: TestClient[Any, Any], path: str, actor: Actor) -> tuple[int, dict[str, Any]]:

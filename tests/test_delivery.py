@@ -7,80 +7,31 @@ import asyncio
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import update
 
-from server.appkeys import SCHEDULER
 from server.domain.ledger import family_wallet, resident_wallet
 from server.services.context import Services
 from server.services.delivery import do_release_due
-from server.storage.models import Contact
-from tests.conftest import Actor, World, assert_error
 from tests.fakes import FrozenClock
-from tests.test_messages import approved_contact, balance, fund, history, send
-
-WAIT = 5.0
-INSTANT = {"mode": "instant", "delay_minutes": 0}
-REVIEW_ALL = {"mode": "review_all", "delay_minutes": 0}
-
-
-def delay(minutes: int) -> dict[str, Any]:
-    return {"mode": "delay", "delay_minutes": minutes}
-
-
-async def set_policy(
-    client: TestClient[Any, Any],
-    admin: Actor,
-    facility_id: int,
-    *,
-    incoming: dict[str, Any] = INSTANT,
-    outgoing: dict[str, Any] = INSTANT,
-) -> dict[str, Any]:
-    resp = await client.put(
-        f"/api/v1/staff/facilities/{facility_id}/policy",
-        json={"incoming": incoming, "outgoing": outgoing, "reason": "test"},
-        headers=admin.headers,
-    )
-    assert resp.status == 200, await resp.text()
-    return dict(await resp.json())
-
-
-async def events(client: TestClient[Any, Any], who: Actor, since: int = 0) -> list[dict[str, Any]]:
-    resp = await client.get(f"/api/v1/events?since={since}", headers=who.headers)
-    assert resp.status == 200
-    return list((await resp.json())["events"])
-
-
-async def events_of(
-    client: TestClient[Any, Any], who: Actor, kind: str, message_id: int
-) -> list[dict[str, Any]]:
-    return [
-        e
-        for e in await events(client, who)
-        if e["type"] == kind and e["data"].get("id") == message_id
-    ]
-
-
-async def settled(client: TestClient[Any, Any]) -> None:
-    """Return once the app's scheduler has run everything due on the clock now."""
-    async with asyncio.timeout(WAIT):
-        await client.app[SCHEDULER].settled()
-
-
-async def wait_for_event(
-    client: TestClient[Any, Any], who: Actor, kind: str, message_id: int
-) -> dict[str, Any]:
-    """The event, once the app's scheduler has run everything due on the clock now."""
-    await settled(client)
-    found = await events_of(client, who, kind, message_id)
-    assert found, f"no {kind} for message {message_id}"
-    return found[0]
-
-
-async def audit(client: TestClient[Any, Any], admin: Actor, action: str) -> list[dict[str, Any]]:
-    resp = await client.get(f"/api/v1/staff/audit?action={action}", headers=admin.headers)
-    assert resp.status == 200, await resp.text()
-    return list((await resp.json())["entries"])
-
+from tests.story import (
+    INSTANT,
+    REVIEW_ALL,
+    Actor,
+    World,
+    approved_contact,
+    assert_error,
+    audit,
+    balance,
+    delay,
+    events,
+    events_of,
+    fund,
+    held_message,
+    history,
+    mark_privileged,
+    send,
+    set_policy,
+    wait_for_event,
+)
 
 # --- the policy ---------------------------------------------------------------------------
 
@@ -242,23 +193,6 @@ async def test_a_policy_change_applies_to_the_next_message(
 # --- review ------------------------------------------------------------------------------
 
 
-async def held_message(
-    client: TestClient[Any, Any],
-    services: Services,
-    family: Actor,
-    resident: Actor,
-    admin: Actor,
-    world: World,
-    body: str = "Held for review",
-) -> tuple[int, dict[str, Any]]:
-    contact_id = await approved_contact(client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
-    await set_policy(client, admin, world.facility_id, incoming=REVIEW_ALL)
-    status, sent = await send(client, family, contact_id, body, "held-1")
-    assert status == 201 and sent["status"] == "pending_review", sent
-    return contact_id, sent
-
-
 async def test_a_held_message_waits_in_the_queue_until_approved(
     app_client: TestClient[Any, Any],
     services: Services,
@@ -405,13 +339,6 @@ async def test_review_bad_input_and_privacy(
 
 
 # --- privileged contacts and staff's view -------------------------------------------------
-
-
-async def mark_privileged(services: Services, contact_id: int) -> None:
-    # Marking (with credentials, by a facility admin) arrives with the moderation console;
-    # here the flag is set directly to show what it does to messaging.
-    async with services.db.transaction() as tx:
-        await tx.execute(update(Contact).where(Contact.id == contact_id).values(privileged=True))
 
 
 async def test_privileged_messages_are_never_held_and_free(

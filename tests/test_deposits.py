@@ -5,7 +5,6 @@ operator and mail deposits are audited."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 from typing import Any
 
 import pytest
@@ -15,37 +14,28 @@ from sqlalchemy import func, select
 from server.services.context import Services
 from server.services.payments import SandboxGateway
 from server.storage.models import AuditEntry, FacilitySettings, LedgerTransaction
-from tests.conftest import Actor, World, assert_error, log_in
+from tests.story import (
+    OK,
+    WALLET,
+    Actor,
+    World,
+    assert_error,
+    call,
+    connect_family,
+    deposit,
+    log_in,
+    new_key,
+    trust,
+    wallet_of,
+)
 
-OK, DECLINE = "tok_sandbox_ok", "tok_sandbox_decline"
+DECLINE = "tok_sandbox_decline"
 TIMEOUT, UNREACHABLE = "tok_sandbox_timeout", "tok_sandbox_unreachable"
-WALLET = {"type": "wallet"}
-
-
-def new_key() -> str:
-    return f"key-{secrets.token_hex(8)}"
 
 
 def sandbox(services: Services) -> SandboxGateway:
     assert isinstance(services.gateway, SandboxGateway)
     return services.gateway
-
-
-async def call(
-    client: TestClient[Any, Any],
-    method: str,
-    path: str,
-    actor: Actor,
-    body: dict[str, Any] | None = None,
-    *,
-    key: str | None = None,
-) -> tuple[int, dict[str, Any]]:
-    headers = dict(actor.headers)
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    resp = await client.request(method, path, json=body, headers=headers)
-    data: dict[str, Any] = await resp.json()
-    return resp.status, data
 
 
 async def quote(
@@ -59,64 +49,9 @@ async def quote(
     return await call(client, "POST", "/api/v1/deposits/quote", actor, body)
 
 
-async def deposit(
-    client: TestClient[Any, Any],
-    actor: Actor,
-    account: dict[str, Any],
-    amount_cents: Any,
-    *,
-    token: str = OK,
-    channel: str = "online",
-    key: str | None = None,
-) -> tuple[int, dict[str, Any]]:
-    body = {
-        "account": account,
-        "amount_cents": amount_cents,
-        "channel": channel,
-        "payment_token": token,
-    }
-    return await call(
-        client, "POST", "/api/v1/deposits", actor, body, key=key if key is not None else new_key()
-    )
-
-
-async def connect(
-    client: TestClient[Any, Any], family: Actor, resident: Actor, *, approve: bool = True
-) -> int:
-    """The family member asks to connect with the resident, who approves; the contact id."""
-    status, contact = await call(
-        client, "POST", "/api/v1/contacts", family, {"resident_id": resident.id}
-    )
-    assert status == 201, contact
-    if approve:
-        status, _ = await call(
-            client, "POST", f"/api/v1/contacts/{contact['id']}/approve", resident
-        )
-        assert status == 200
-    return int(contact["id"])
-
-
-async def wallet_of(client: TestClient[Any, Any], actor: Actor) -> dict[str, Any]:
-    status, data = await call(client, "GET", "/api/v1/wallet", actor)
-    assert status == 200, data
-    return data
-
-
 async def transactions(services: Services) -> int:
     async with services.db.read() as tx:
         return int(await tx.scalar(select(func.count()).select_from(LedgerTransaction)) or 0)
-
-
-def trust(world: World, **changes: Any) -> dict[str, Any]:
-    account = {
-        "type": "trust",
-        "facility_id": world.facility_id,
-        "resident_number": "A1001",
-        "first_name": "Marcus",
-        "last_name": "Reed",
-    }
-    account.update(changes)
-    return account
 
 
 # --- quotes -------------------------------------------------------------------------------
@@ -129,7 +64,7 @@ async def test_quote_shows_fee_before_paying_for_each_account_and_channel(
     resident: Actor,
     world: World,
 ) -> None:
-    await connect(app_client, family, resident)
+    await connect_family(app_client, family, resident)
     marcus = resident.id
     ppc = {"type": "ppc", "phone": "+15185550142"}
     cases: list[tuple[dict[str, Any], int, str, int]] = [
@@ -163,7 +98,7 @@ async def test_quote_shows_fee_before_paying_for_each_account_and_channel(
 async def test_quote_names_the_account_it_will_credit(
     app_client: TestClient[Any, Any], family: Actor, resident: Actor, world: World
 ) -> None:
-    await connect(app_client, family, resident)
+    await connect_family(app_client, family, resident)
     _, data = await quote(
         app_client, family, {"type": "pin_debit", "resident_id": resident.id}, 900
     )
@@ -209,7 +144,7 @@ async def test_family_wallet_uses_tariff_of_first_approved_contacts_facility(
         "/api/v1/tablet/sessions",
         {"facility_id": world.other_facility_id, "resident_number": "Z9001", "pin": "1111"},
     )
-    await connect(app_client, family, olive)
+    await connect_family(app_client, family, olive)
     status, data = await quote(app_client, family, WALLET, 500)
     assert status == 422  # Lakeside's own minimum, $10.00
     _, data = await quote(app_client, family, WALLET, 1_000)
@@ -411,7 +346,7 @@ async def test_bad_amounts_are_refused_and_move_nothing(
 async def test_amount_and_key_limits(
     app_client: TestClient[Any, Any], services: Services, family: Actor, resident: Actor
 ) -> None:
-    await connect(app_client, family, resident)
+    await connect_family(app_client, family, resident)
     pin_debit = {"type": "pin_debit", "resident_id": resident.id}
     status, data = await quote(app_client, family, pin_debit, 100_000_000)  # $1,000,000.00
     assert (status, data["total_cents"]) == (200, 100_000_300)
@@ -448,7 +383,7 @@ async def test_pin_debit_without_an_approved_contact_is_404(
     status, data = await deposit(app_client, family, pin_debit, 1_000)
     assert status == 404
     assert_error(data, "not_found")
-    await connect(app_client, family, resident, approve=False)  # pending is not enough
+    await connect_family(app_client, family, resident, approve=False)  # pending is not enough
     status, pending = await deposit(app_client, family, pin_debit, 1_000)
     assert (status, pending) == (404, data)
     status, _ = await quote(
@@ -457,7 +392,7 @@ async def test_pin_debit_without_an_approved_contact_is_404(
     assert status == 404
     assert await transactions(services) == 0
 
-    await connect(app_client, other_family, resident)
+    await connect_family(app_client, other_family, resident)
     status, receipt = await deposit(app_client, other_family, pin_debit, 1_000)
     assert status == 201
     assert (receipt["fee_cents"], receipt["total_cents"]) == (300, 1_300)

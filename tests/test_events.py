@@ -11,10 +11,7 @@ from aiohttp.test_utils import TestClient
 from server.domain.party import Party, PartyKind
 from server.services.context import Services
 from server.services.events import append_in
-from tests.conftest import Actor, assert_error
-from tests.test_socketio import ALLOWED_ORIGIN, WAIT, connect, sio
-
-__all__ = ["sio"]
+from tests.story import ALLOWED_ORIGIN, WAIT, Actor, assert_error, connect
 
 
 async def append(services: Services, who: Actor, kind: str, n: int = 1) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import World, assert_error
+from tests.story import World, assert_error
 
 MATCH_FIELDS = {"id", "facility_id", "resident_number", "first_name", "last_name"}
 

@@ -24,9 +24,9 @@ from server.services import ledger
 from server.services.context import Services
 from server.services.ledger import Idempotency, InsufficientFunds, Receipt
 from server.storage.models import LedgerTransaction
-from tests.conftest import Actor, World
 from tests.fakes import FrozenClock
 from tests.ledger_checks import ledger_state
+from tests.story import Actor, World
 
 MESSAGE = 50
 CLEARING = system(SystemCode.PAYMENT_CLEARING).owner_key

@@ -54,9 +54,9 @@ from server.storage.models import (
     LedgerTransaction,
     Resident,
 )
-from tests.conftest import FAST_HASHER, START, need_service, reset_schema
 from tests.fakes import FrozenClock, RecordingMailer
 from tests.ledger_checks import ledger_state
+from tests.story import FAST_HASHER, START, need_service, reset_schema
 
 T = TypeVar("T")
 

@@ -22,8 +22,8 @@ from server.appkeys import SERVICES
 from server.config import Config
 from server.services.context import Services
 from server.services.mail import MailQueue
-from tests.conftest import FAST_HASHER, PASSWORD, reset_schema, signup_body
 from tests.fakes import FrozenClock, RecordingMailer, activation_code, link_token
+from tests.story import FAST_HASHER, PASSWORD, reset_schema, signup_body
 
 
 class Inbox:

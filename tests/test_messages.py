@@ -3,86 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 import socketio
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
 
-from server.domain.ledger import AccountRef, family_wallet, resident_wallet
-from server.services import ledger
+from server.domain.ledger import family_wallet, resident_wallet
 from server.services.context import Services
-from server.storage.message_models import Message
-from server.storage.models import LedgerAccount
-from tests.conftest import PASSWORD, Actor, World, assert_error, log_in
 from tests.fakes import FrozenClock
-from tests.test_socketio import ALLOWED_ORIGIN, WAIT, connect, sio
-
-__all__ = ["sio"]
-
-A_SATURDAY_AFTERNOON = datetime(2026, 11, 21, 20, 0, tzinfo=UTC)  # 15:00 in New York
-
-
-async def approved_contact(
-    client: TestClient[Any, Any], family: Actor, resident: Actor, world: World
-) -> int:
-    resp = await client.post(
-        "/api/v1/contacts",
-        json={"resident_id": world.residents["A1001"]},
-        headers=family.headers,
-    )
-    assert resp.status == 201, await resp.text()
-    contact_id = int((await resp.json())["id"])
-    resp = await client.post(f"/api/v1/contacts/{contact_id}/approve", headers=resident.headers)
-    assert resp.status == 200, await resp.text()
-    return contact_id
-
-
-async def fund(services: Services, target: AccountRef, cents: int) -> None:
-    await ledger.do_deposit(
-        services,
-        target=target,
-        amount_cents=cents,
-        fee_cents=0,
-        idem=ledger.Idempotency("test", f"fund:{target.owner_key}:{cents}", {}),
-        facility_id=None,
-        reference=None,
-        details={"channel": "test"},
-    )
-
-
-async def balance(services: Services, target: AccountRef) -> int:
-    async with services.db.read() as tx:
-        cents = await tx.scalar(
-            select(LedgerAccount.balance_cents).where(LedgerAccount.owner_key == target.owner_key)
-        )
-    return int(cents or 0)
-
-
-async def send(
-    client: TestClient[Any, Any],
-    who: Actor,
-    contact_id: int,
-    body: str,
-    client_id: str,
-) -> tuple[int, dict[str, Any]]:
-    resp = await client.post(
-        "/api/v1/messages",
-        json={"contact_id": contact_id, "body": body, "client_id": client_id},
-        headers=who.headers,
-    )
-    return resp.status, await resp.json()
-
-
-async def history(client: TestClient[Any, Any], who: Actor, contact_id: int) -> Any:
-    resp = await client.get(f"/api/v1/messages?contact_id={contact_id}", headers=who.headers)
-    return resp.status, await resp.json()
-
-
-async def stored_messages(services: Services) -> int:
-    async with services.db.read() as tx:
-        return int(await tx.scalar(select(func.count(Message.id))) or 0)
+from tests.story import (
+    A_SATURDAY_AFTERNOON,
+    ALLOWED_ORIGIN,
+    PASSWORD,
+    WAIT,
+    Actor,
+    World,
+    approved_contact,
+    assert_error,
+    balance,
+    connect,
+    fund,
+    history,
+    log_in,
+    send,
+    stored_messages,
+)
 
 
 async def test_family_and_resident_message_each_other(

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient
 
 from server.app import create_app
 from server.config import Config
-from tests.conftest import FAST_HASHER, assert_error, reset_schema
 from tests.fakes import FrozenClock, RecordingMailer
+from tests.story import FAST_HASHER, assert_error, reset_schema
 
 TOKEN = "scrape-7d1f0c9e4b2a8f35e6c1"
 NGINX = Path(__file__).resolve().parent.parent / "deploy" / "nginx.conf"

@@ -26,8 +26,7 @@ from server.http.openapi_schema import (
     WHITE_SPACE,
     stripped_length_pattern,
 )
-from tests.conftest import Actor, World, assert_error
-from tests.test_messages import approved_contact
+from tests.story import Actor, World, approved_contact, assert_error
 
 JSON = {"Content-Type": "application/json"}
 # Text that is mostly white space, NUL and a few letters: where the rules have their edges.

@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestClient
 from server.app import create_app
 from server.config import Config
 from server.logs import JsonFormatter
-from tests.conftest import FAST_HASHER, World, assert_error
 from tests.fakes import FrozenClock, RecordingMailer
+from tests.story import FAST_HASHER, World, assert_error
 
 OPS_PATHS = {"/healthz", "/readyz", "/metrics", "/activate"}
 # Nothing listens on port 1: connecting is refused at once.

@@ -34,7 +34,8 @@ from server.services.ratelimit import (
     TABLET_PER_RESIDENT,
 )
 from server.services.roster import RosterRow, do_import_roster
-from tests.conftest import (
+from tests.fakes import FrozenClock, RecordingHasher, RecordingMailer, link_token
+from tests.story import (
     PASSWORD,
     TEST_REDIS_URL,
     World,
@@ -43,7 +44,6 @@ from tests.conftest import (
     sign_up_and_activate,
     signup_body,
 )
-from tests.fakes import FrozenClock, RecordingHasher, RecordingMailer, link_token
 
 ATTEMPTS = 30
 JSON = {"Accept": "application/json"}

@@ -30,10 +30,7 @@ from server.domain.permissions import (
 )
 from server.services.context import Principal, PrincipalKind, Services, StaffRole
 from server.services.roster import RosterRow, do_add_staff, do_import_roster
-from tests.conftest import PASSWORD, Actor, World, log_in
-from tests.test_delivery import REVIEW_ALL
-from tests.test_messages import fund
-from tests.test_tariff_api import compliant_body
+from tests.story import PASSWORD, REVIEW_ALL, Actor, World, compliant_body, fund, log_in
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 COLUMNS = {

@@ -31,7 +31,7 @@ from media.domain.photo_rules import (
     sniff,
 )
 from server.errors import DomainError, FieldErrors
-from tests.test_signaling_rules import impure_imports
+from tests.story import impure_imports
 
 JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01"
 PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"

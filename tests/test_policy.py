@@ -11,19 +11,23 @@ from aiohttp.test_utils import TestClient
 from moderation.domain.policy import MAX_NOTE_CHARS, MAX_RULES
 from server.domain.ledger import family_wallet, resident_wallet
 from server.services.context import Services
-from tests.conftest import Actor, World, assert_error
-from tests.test_delivery import INSTANT, audit, mark_privileged
-from tests.test_messages import approved_contact, balance, fund, history, send
+from tests.story import (
+    Actor,
+    World,
+    approved_contact,
+    assert_error,
+    audit,
+    balance,
+    document,
+    fund,
+    history,
+    mark_privileged,
+    path_of,
+    queue,
+    send,
+)
 
 FLAGGED = {"mode": "review_flagged", "delay_minutes": 0}
-
-
-def path_of(world: World) -> str:
-    return f"/api/v1/staff/facilities/{world.facility_id}/policy"
-
-
-def document(**fields: Any) -> dict[str, Any]:
-    return {"incoming": INSTANT, "outgoing": INSTANT, **fields}
 
 
 async def put(
@@ -46,12 +50,6 @@ async def set_rules(
         client, admin, world, document(incoming=FLAGGED, rules=list(rules), **more)
     )
     assert status == 200, body
-
-
-async def queue(client: TestClient[Any, Any], reviewer: Actor) -> list[dict[str, Any]]:
-    resp = await client.get("/api/v1/staff/review", headers=reviewer.headers)
-    assert resp.status == 200, await resp.text()
-    return list((await resp.json())["items"])
 
 
 FULL = {

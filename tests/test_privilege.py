@@ -13,10 +13,20 @@ from moderation.services.privilege import sent_while_privileged
 from server.domain.ledger import family_wallet
 from server.services.context import Services
 from server.storage.message_models import Message
-from tests.conftest import Actor, World, assert_error
 from tests.fakes import FrozenClock
-from tests.test_delivery import REVIEW_ALL, audit, events, set_policy
-from tests.test_messages import approved_contact, balance, fund, send
+from tests.story import (
+    REVIEW_ALL,
+    Actor,
+    World,
+    approved_contact,
+    assert_error,
+    audit,
+    balance,
+    events,
+    fund,
+    send,
+    set_policy,
+)
 
 COUNSEL = {"kind": "legal_counsel", "bar_number": "4512890", "bar_state": "ny"}
 HOTLINE = {"kind": "abuse_line", "organisation": "Safe Horizon", "note": "State PREA line"}

@@ -29,7 +29,6 @@ from sqlalchemy import update
 from server.domain.messages import MessageStatus
 from server.storage.db import create_engine
 from server.storage.message_models import Message
-from tests.conftest import REQUIRE_SERVICES, TEST_DATABASE_URL, TEST_REDIS_URL, need_service
 from tests.liveserver import (
     WAIT,
     Deployment,
@@ -38,45 +37,21 @@ from tests.liveserver import (
     RedisServer,
     ServerProcess,
     SocketClient,
-    private_postgres,
+    database_url,
+    processes,
     sign_up_family,
-    socket_clients,
+    sockets,
     staff_log_in,
     start_all,
     tablet_log_in,
     wait_until,
 )
+from tests.story import REQUIRE_SERVICES, TEST_REDIS_URL, need_service
+
+__all__ = ["database_url", "processes", "sockets"]  # fixtures from tests.liveserver
 
 # Bodies carry this run's mark: Redis is shared with other runs, and socket.io's channel with it.
 RUN = secrets.token_hex(3)
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    """A PostgreSQL database of this test's own, or one SQLite file for all its processes."""
-    if TEST_DATABASE_URL:
-        with private_postgres(TEST_DATABASE_URL) as url:
-            yield url
-        return
-    if REQUIRE_SERVICES:
-        need_service(None, "test_database")
-    yield f"sqlite+aiosqlite:///{tmp_path}/homeline.db"
-
-
-@pytest.fixture
-def processes() -> Iterator[list[ServerProcess]]:
-    """Every process a test starts goes in here; those still running get SIGTERM at the end
-    (and must exit on their own)."""
-    started: list[ServerProcess] = []
-    yield started
-    for server in started:
-        server.close()
-
-
-@pytest.fixture
-def sockets() -> Iterator[Callable[[Person, ServerProcess], SocketClient]]:
-    with socket_clients() as connect:
-        yield connect
 
 
 MISSING_REDIS = "redis-server is not installed (apt-get install -y redis-server)"

@@ -7,39 +7,35 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_REDIS_URL, need_service
 from tests.liveserver import (
     PASSWORD,
     Deployment,
     Person,
     ServerProcess,
     SocketClient,
+    database_url,
     log_in,
+    processes,
     sign_up_family,
-    socket_clients,
+    sockets,
     staff_log_in,
     start_all,
     wait_until,
 )
-from tests.test_processes import database_url, processes
+from tests.story import TEST_REDIS_URL, need_service
 
-__all__ = ["database_url", "processes"]  # fixtures shared with test_processes
+__all__ = ["database_url", "processes", "sockets"]  # fixtures from tests.liveserver
+
 
 RUN = secrets.token_hex(3)
 # "Within a second", with room for a busy machine; a socket that is never closed fails.
 WITHIN = 2.0
 IDLE = 6
-
-
-@pytest.fixture
-def sockets() -> Iterator[Callable[[Person, ServerProcess], SocketClient]]:
-    with socket_clients() as connect:
-        yield connect
 
 
 def two_processes(

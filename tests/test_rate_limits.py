@@ -20,15 +20,8 @@ from server.services.ratelimit import (
     MAIL_PER_EMAIL,
     RedisRateLimiter,
 )
-from tests.conftest import (
-    PASSWORD,
-    TEST_REDIS_URL,
-    World,
-    assert_error,
-    need_service,
-    signup_body,
-)
 from tests.fakes import FrozenClock, RecordingMailer, activation_code
+from tests.story import PASSWORD, TEST_REDIS_URL, World, assert_error, need_service, signup_body
 
 # The limiter lives in memory (or Redis), not in the database: tests that only count requests
 # run on SQLite alone.

@@ -10,19 +10,24 @@ from aiohttp.test_utils import TestClient
 
 from server.domain.ledger import family_wallet, resident_wallet
 from server.services.context import Services
-from tests.conftest import PASSWORD, Actor, World, assert_error, log_in
 from tests.fakes import FrozenClock
-from tests.test_delivery import events, wait_for_event
-from tests.test_messages import (
+from tests.story import (
     A_SATURDAY_AFTERNOON,
+    ALLOWED_ORIGIN,
+    PASSWORD,
+    WAIT,
+    Actor,
+    World,
     approved_contact,
+    assert_error,
+    connect,
+    events,
     fund,
     history,
+    log_in,
     send,
+    wait_for_event,
 )
-from tests.test_socketio import ALLOWED_ORIGIN, WAIT, connect, sio
-
-__all__ = ["sio"]
 
 
 async def unread(client: TestClient[Any, Any], who: Actor) -> dict[str, Any]:

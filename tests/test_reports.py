@@ -24,10 +24,19 @@ from server.config import Config
 from server.domain.ledger import family_wallet
 from server.errors import FieldErrors
 from server.services.context import Services
-from tests.conftest import Actor, World, assert_error
 from tests.fakes import FrozenClock
-from tests.test_delivery import REVIEW_ALL, delay, mark_privileged, set_policy
-from tests.test_messages import approved_contact, fund, send
+from tests.story import (
+    REVIEW_ALL,
+    Actor,
+    World,
+    approved_contact,
+    assert_error,
+    delay,
+    fund,
+    mark_privileged,
+    send,
+    set_policy,
+)
 
 NY = "America/New_York"
 _ids = itertools.count(1)

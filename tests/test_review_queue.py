@@ -10,16 +10,20 @@ from aiohttp.test_utils import TestClient
 from server.domain.ledger import family_wallet, resident_wallet
 from server.services.context import Services
 from server.services.delivery import do_release_due
-from tests.conftest import Actor, World
 from tests.fakes import FrozenClock
-from tests.test_delivery import REVIEW_ALL, audit, events_of, set_policy, wait_for_event
-from tests.test_messages import approved_contact, fund, send
-
-
-async def queue(client: TestClient[Any, Any], who: Actor) -> list[dict[str, Any]]:
-    resp = await client.get("/api/v1/staff/review", headers=who.headers)
-    assert resp.status == 200, await resp.text()
-    return list((await resp.json())["items"])
+from tests.story import (
+    REVIEW_ALL,
+    Actor,
+    World,
+    approved_contact,
+    audit,
+    events_of,
+    fund,
+    queue,
+    send,
+    set_policy,
+    wait_for_event,
+)
 
 
 async def test_queue_is_oldest_first_with_the_conversation_before_each_item(

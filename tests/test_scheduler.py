@@ -18,10 +18,22 @@ from server.config import Config
 from server.domain.ledger import family_wallet
 from server.scheduler import Job, Scheduler
 from server.services.context import Services
-from tests.conftest import FAST_HASHER, START, Actor, World
 from tests.fakes import FrozenClock, RecordingMailer
-from tests.test_delivery import WAIT, delay, events, events_of, set_policy, settled
-from tests.test_messages import approved_contact, fund, send
+from tests.story import (
+    FAST_HASHER,
+    START,
+    WAIT,
+    Actor,
+    World,
+    approved_contact,
+    delay,
+    events,
+    events_of,
+    fund,
+    send,
+    set_policy,
+    settled,
+)
 
 
 class Ledger:

@@ -17,24 +17,26 @@ from server.app import create_app
 from server.appkeys import SERVICES
 from server.config import Config
 from server.services.context import Services
-from tests.conftest import (
+from tests.fakes import FrozenClock, RecordingMailer, activation_code
+from tests.story import (
+    NEW_PASSWORD,
     PASSWORD,
+    RESET,
     START,
     Actor,
     World,
     assert_error,
+    confirm,
     log_in,
+    request_reset,
     reset_schema,
+    reset_token,
     signup_body,
 )
-from tests.fakes import FrozenClock, RecordingMailer, activation_code, link_token
 
 LOGIN = "/api/v1/sessions"
 CURRENT = "/api/v1/sessions/current"
 ME = "/api/v1/accounts/me"
-RESET = "/api/v1/password-resets"
-RESET_CONFIRM = "/api/v1/password-resets/confirm"
-NEW_PASSWORD = "a brand new passphrase"
 # Tests of the transport alone (cookie flags, CSRF, status codes of refusals) run on SQLite
 # only; everything that stores or times a session runs on PostgreSQL too.
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -304,29 +306,6 @@ async def test_cookie_log_out_clears_the_cookies(
 
 
 # --- password reset -----------------------------------------------------------------------
-
-
-async def request_reset(client: TestClient[Any, Any], email: str) -> tuple[int, dict[str, Any]]:
-    resp = await client.post(RESET, json={"email": email})
-    return resp.status, await resp.json()
-
-
-async def reset_token(
-    client: TestClient[Any, Any], mailer: RecordingMailer, services: Services
-) -> str:
-    status, _ = await request_reset(client, "jane@example.com")
-    assert status == 202
-    await services.mail.join()
-    text_ = mailer.last_text("jane@example.com")
-    assert "http://127.0.0.1:8080/reset-password?token=" in text_
-    return link_token(text_)
-
-
-async def confirm(
-    client: TestClient[Any, Any], token: str, password: str = NEW_PASSWORD
-) -> tuple[int, dict[str, Any]]:
-    resp = await client.post(RESET_CONFIRM, json={"token": token, "password": password})
-    return resp.status, await resp.json()
 
 
 async def test_reset_request_answers_identically_for_known_and_unknown_email(

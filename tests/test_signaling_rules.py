@@ -3,11 +3,9 @@ states) and the block arithmetic (lengths, prices, billed minutes, free slots)."
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import itertools
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,6 +41,7 @@ from signaling.domain.signals import (
     check_signal,
     check_state,
 )
+from tests.story import impure_imports
 
 OFFER = (
     "v=0\r\n"
@@ -602,29 +601,6 @@ def test_intervals_overlap_only_when_they_share_a_moment() -> None:
 
 
 # --- purity ---------------------------------------------------------------------------------
-
-FORBIDDEN = ("aiohttp", "socketio", "sqlalchemy", "redis", "PIL", "aiortc", "av")
-FORBIDDEN_INSIDE = ("services", "storage", "http", "sockets")
-
-
-def imported_modules(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-    return names
-
-
-def impure_imports(package: str) -> list[str]:
-    found = []
-    for path in sorted((Path(__file__).parent.parent / package / "domain").glob("*.py")):
-        for name in imported_modules(path):
-            parts = name.split(".")
-            if parts[0] in FORBIDDEN or any(p in FORBIDDEN_INSIDE for p in parts[1:]):
-                found.append(f"{path.name}: {name}")
-    return found
 
 
 def test_signaling_rules_import_no_io() -> None:

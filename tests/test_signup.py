@@ -13,8 +13,8 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from server.services.context import Services
-from tests.conftest import PASSWORD, assert_error, signup_body
 from tests.fakes import RecordingMailer, activation_code
+from tests.story import PASSWORD, assert_error, signup_body
 
 SIGNUP = "/api/v1/accounts"
 LOGIN = "/api/v1/sessions"

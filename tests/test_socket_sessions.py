@@ -21,11 +21,20 @@ from server.config import Config
 from server.services.context import Services
 from server.services.tokens import digest
 from server.storage.models import FamilyAccount, Session
-from tests.conftest import PASSWORD, TEST_REDIS_URL, Actor, World, log_in, need_service
 from tests.fakes import FrozenClock, RecordingMailer
-from tests.test_blocks import block, block_family
-from tests.test_messages import approved_contact
-from tests.test_sessions import confirm, reset_token
+from tests.story import (
+    PASSWORD,
+    TEST_REDIS_URL,
+    Actor,
+    World,
+    approved_contact,
+    block,
+    block_family,
+    confirm,
+    log_in,
+    need_service,
+    reset_token,
+)
 
 ORIGIN = "http://127.0.0.1:8080"
 # The promise is "within a second"; the wait allows for a busy test machine but a socket that

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,8 @@ import socketio
 from aiohttp.test_utils import TestClient
 
 from server.config import Config
-from tests.conftest import START, TEST_REDIS_URL, Actor, need_service
 from tests.fakes import FrozenClock
-
-ALLOWED_ORIGIN = "http://127.0.0.1:8080"
-WAIT = 5.0
+from tests.story import ALLOWED_ORIGIN, START, TEST_REDIS_URL, WAIT, Actor, connect, need_service
 
 
 @pytest.fixture(params=["in_process", "redis"])
@@ -43,39 +39,6 @@ def clock() -> FrozenClock:
     # Redis is shared with other test runs, and rate-limit windows follow the injected clock:
     # a day of our own keeps their counts and ours apart.
     return FrozenClock(START + timedelta(days=secrets.randbelow(1_000_000)))
-
-
-@pytest.fixture
-async def sio() -> AsyncIterator[socketio.AsyncClient]:
-    # request_timeout also bounds the client's websocket close handshake. The test server
-    # shuts down through the app's on_shutdown hook, after aiohttp has stopped reading (see
-    # server/runner.py, which drains sockets first when serving), so the handshake is never
-    # answered and the default 5 s would stall every shutdown test.
-    client = socketio.AsyncClient(reconnection=False, request_timeout=1)
-    try:
-        yield client
-    finally:
-        await client.disconnect()
-
-
-def url_of(app_client: TestClient[Any, Any]) -> str:
-    return str(app_client.make_url("/"))
-
-
-async def connect(
-    sio: socketio.AsyncClient,
-    app_client: TestClient[Any, Any],
-    *,
-    token: str | None,
-    headers: dict[str, str] | None = None,
-) -> None:
-    await sio.connect(
-        url_of(app_client),
-        auth={"token": token} if token is not None else None,
-        headers=headers or {},
-        transports=["websocket"],
-        wait_timeout=WAIT,
-    )
 
 
 async def connected_sockets(app_client: TestClient[Any, Any]) -> float:

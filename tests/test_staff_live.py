@@ -16,10 +16,20 @@ from aiohttp.test_utils import TestClient
 from server.config import Config
 from server.domain.ledger import family_wallet
 from server.services.context import Services
-from tests.conftest import TEST_REDIS_URL, Actor, World, need_service
-from tests.test_delivery import REVIEW_ALL, set_policy
-from tests.test_messages import approved_contact, fund, send
-from tests.test_socketio import ALLOWED_ORIGIN, WAIT, url_of
+from tests.story import (
+    ALLOWED_ORIGIN,
+    REVIEW_ALL,
+    TEST_REDIS_URL,
+    WAIT,
+    Actor,
+    World,
+    approved_contact,
+    fund,
+    need_service,
+    send,
+    set_policy,
+    url_of,
+)
 
 
 @pytest.fixture(params=["in_process", "redis"])

@@ -17,7 +17,7 @@ from server.services import ledger
 from server.services.context import Services, StaffRole
 from server.services.roster import do_add_staff
 from server.storage.models import AuditEntry, LedgerTransaction, RefundRequest
-from tests.conftest import PASSWORD, Actor, World, assert_error, log_in
+from tests.story import PASSWORD, Actor, World, assert_error, call, staff_sign_in
 
 LIMIT = 2_500  # the default tariff's refund_approval_threshold_cents
 _keys = itertools.count(1)
@@ -71,18 +71,6 @@ async def connect(client: TestClient[Any, Any], family: Actor, resident_id: int)
         "/api/v1/contacts", json={"resident_id": resident_id}, headers=family.headers
     )
     assert resp.status == 201, await resp.text()
-
-
-async def call(
-    client: TestClient[Any, Any],
-    method: str,
-    path: str,
-    actor: Actor,
-    body: dict[str, Any] | None = None,
-) -> tuple[int, dict[str, Any]]:
-    resp = await client.request(method, path, json=body, headers=actor.headers)
-    data: dict[str, Any] = await resp.json()
-    return resp.status, data
 
 
 async def issue(
@@ -146,9 +134,7 @@ async def staff_member(
         role=role,
         facility_id=facility_id,
     )
-    return await log_in(
-        client, "/api/v1/staff/sessions", {"username": username, "password": PASSWORD}
-    )
+    return await staff_sign_in(client, username)
 
 
 # --- refunds within the limit ------------------------------------------------------------

@@ -3,7 +3,6 @@ facility admin's audited edit."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -13,7 +12,7 @@ from server.domain.tariff import DEFAULT_TARIFF
 from server.services.context import Services
 from server.services.tariffs import tariff_of
 from server.storage.models import AuditEntry
-from tests.conftest import Actor, World, assert_error
+from tests.story import Actor, World, assert_error, compliant_body
 
 Client = TestClient[Any, Any]
 
@@ -24,15 +23,6 @@ def public_path(facility_id: int) -> str:
 
 def staff_path(facility_id: int) -> str:
     return f"/api/v1/staff/facilities/{facility_id}/tariff"
-
-
-def compliant_body() -> dict[str, Any]:
-    """The default tariff brought within the FCC 2024 caps for a prison."""
-    body = copy.deepcopy(DEFAULT_TARIFF.to_json())
-    body["remote_visit_cents_per_minute"] = 16
-    body["wallet_deposit_fee_cents"] = 0
-    body["calling_deposit_fee_cents"] = {ch: 0 for ch in body["calling_deposit_fee_cents"]}
-    return body
 
 
 async def audit_entries(services: Services) -> list[AuditEntry]:

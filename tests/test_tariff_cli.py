@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from server.domain.tariff import DEFAULT_TARIFF
-from tests.test_cli import Install
+from tests.story import Install
 
 DEMO = "Riverside Correctional Facility (demo)"
 

@@ -12,13 +12,17 @@ from aiohttp.test_utils import TestClient
 from server.domain.ledger import SystemCode, family_wallet
 from server.services import ledger
 from server.services.context import Services
-from tests.conftest import PASSWORD, Actor, World, assert_error, log_in
 from tests.fakes import FrozenClock
-from tests.test_deposits import (
+from tests.story import (
+    PASSWORD,
     WALLET,
+    Actor,
+    World,
+    assert_error,
     call,
-    connect,
+    connect_family,
     deposit,
+    log_in,
     new_key,
     trust,
     wallet_of,
@@ -73,7 +77,7 @@ async def test_balances_after_deposits(
     resident: Actor,
     world: World,
 ) -> None:
-    await connect(app_client, family, resident)
+    await connect_family(app_client, family, resident)
     await deposit(app_client, family, WALLET, 1_200)
     await deposit(app_client, family, {"type": "ppc", "phone": "518-555-0199"}, 1_000)
     await deposit(app_client, family, {"type": "ppc", "phone": "(518) 555-0142"}, 300)
@@ -257,7 +261,7 @@ async def test_family_cannot_read_other_familys_statement(
 async def test_resident_reads_own_pin_debit_statement(
     app_client: TestClient[Any, Any], family: Actor, resident: Actor, other_resident: Actor
 ) -> None:
-    await connect(app_client, family, resident)
+    await connect_family(app_client, family, resident)
     await deposit(app_client, family, {"type": "pin_debit", "resident_id": resident.id}, 1_000)
     pin_debit = (await wallet_of(app_client, resident))["pin_debit"]["account_id"]
     status, page = await statement(app_client, resident, account_id=pin_debit)

@@ -6,93 +6,28 @@ Chromium or Playwright missing is a skip, and a failure when REQUIRE_BROWSER=1 (
 
 from __future__ import annotations
 
-import email
-import email.policy
-import json
 import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from email.message import EmailMessage
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
-from tests.liveserver import free_port, homeline_command, request, stop, wait_healthy
+from tests.liveserver import LiveServer, free_port, homeline_command, stop, wait_healthy
+from tests.story import REQUIRE_BROWSER
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+    from playwright.sync_api import Browser, BrowserContext, Playwright
 
-REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-CODE_RE = re.compile(r"^\s+([A-Z0-9]{4}-[A-Z0-9]{4})\s*$", re.M)
-PASSWORD = "correct horse battery"
 
 
 def _missing(reason: str) -> NoReturn:
     if REQUIRE_BROWSER:
         pytest.fail(f"browser tests are required (REQUIRE_BROWSER=1) but {reason}")
     pytest.skip(reason)
-
-
-@dataclass(frozen=True)
-class LiveServer:
-    url: str
-    port: int
-    var_dir: Path
-    facility_id: int
-
-    @property
-    def outbox(self) -> Path:
-        return self.var_dir / "outbox"
-
-    def mail_to(self, address: str, *, timeout: float = 10.0) -> EmailMessage:
-        """The newest mail written to the outbox for `address`, waiting for the background
-        mail task to write it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found: list[tuple[float, EmailMessage]] = []
-            for path in self.outbox.glob("*.eml"):
-                message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-                assert isinstance(message, EmailMessage)
-                if str(message["To"]).lower() == address.lower():
-                    found.append((path.stat().st_mtime, message))
-            if found:
-                return max(found, key=lambda pair: pair[0])[1]
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no mail to {address} in {self.outbox} after {timeout} s")
-            time.sleep(0.05)
-
-    def activation_code(self, address: str) -> str:
-        message = self.mail_to(address)
-        body = message.get_body(preferencelist=("plain",))
-        assert body is not None
-        text = body.get_content()
-        found = CODE_RE.search(text)
-        assert found, text
-        return found.group(1)
-
-    def api(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None = None,
-        *,
-        token: str | None = None,
-    ) -> dict[str, Any]:
-        """A JSON call without a browser, for setting the scene (bearer sessions only)."""
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        data = None if body is None else json.dumps(body).encode()
-        status, raw = request(self.port, method, path, data, headers)
-        if status >= 400:
-            raise AssertionError(f"{method} {path}: {status} {raw.decode(errors='replace')}")
-        return json.loads(raw) if raw else {}
 
 
 @pytest.fixture(scope="module")
@@ -190,33 +125,3 @@ def _expected_console_error(text: str) -> bool:
     # The browser logs every non-2xx fetch; the tests provoke some on purpose (a 422 from
     # sign-up). Those are answers, not page bugs.
     return "Failed to load resource" in text
-
-
-@dataclass(frozen=True)
-class Resident:
-    number: str
-    pin: str
-    name: str
-
-
-MARCUS = Resident("A1001", "2468", "Marcus Reed")
-DANA = Resident("A1002", "1357", "Dana Whitfield")
-
-
-def tablet_sign_in(page: Page, live_server: LiveServer, resident: Resident) -> None:
-    page.goto("/tablet")
-    form = page.locator("#login-form")
-    form.get_by_label("Facility").select_option(str(live_server.facility_id))
-    form.get_by_label("Resident number").fill(resident.number)
-    form.get_by_label("PIN").fill(resident.pin)
-    form.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Requests to connect").wait_for()
-
-
-def family_sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
-    page.goto("/#/login")
-    form = page.locator("#login-form")
-    form.get_by_label("Username").fill(username)
-    form.get_by_label("Password").fill(password)
-    form.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="My contacts").wait_for()

@@ -22,11 +22,20 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser.conftest import DANA, MARCUS, REQUIRE_BROWSER, LiveServer, family_sign_in
-from tests.browser.test_conversation import Scene, approved_family, deposit, message
-from tests.browser.test_signup_to_approval import CONTROL_LABELS
-from tests.browser.test_wallet_pages import console_sign_in, shot
-from tests.liveserver import request
+from tests.liveserver import LiveServer, request
+from tests.story import (
+    CONTROL_LABELS,
+    DANA,
+    MARCUS,
+    REQUIRE_BROWSER,
+    Scene,
+    approved_family,
+    console_sign_in,
+    family_sign_in,
+    live_deposit,
+    message,
+    shot,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Locator, Page
@@ -55,7 +64,7 @@ def scene(live_server: LiveServer) -> Scene:
     """A family approved by Dana with $5.00 in the wallet, at a facility where no message is
     free (the Saturday rule would make the price, and so the refund, depend on the day)."""
     found = approved_family(live_server, "moderated.family", DANA)
-    deposit(live_server, found, 500)
+    live_deposit(live_server, found, 500)
     path = f"/api/v1/staff/facilities/{live_server.facility_id}/tariff"
     tariff = live_server.api("GET", path, token=found.admin_token)["tariff"]
     tariff["free_saturday_messages"] = 0

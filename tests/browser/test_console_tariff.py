@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.conftest import REQUIRE_BROWSER, LiveServer
-from tests.browser.test_signup_to_approval import CONTROL_LABELS
-from tests.browser.test_wallet_pages import console_sign_in, shot
+from tests.liveserver import LiveServer
+from tests.story import CONTROL_LABELS, REQUIRE_BROWSER, console_sign_in, shot
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Locator, Page

@@ -12,28 +12,29 @@ twice, before or after a reload. Under a facility's review and delay rules the s
 from __future__ import annotations
 
 import importlib
-import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.conftest import (
+from tests.liveserver import LiveServer
+from tests.story import (
+    CONTROL_LABELS,
     DANA,
     MARCUS,
-    PASSWORD,
     REQUIRE_BROWSER,
-    LiveServer,
-    Resident,
+    Scene,
+    approved_family,
     family_sign_in,
+    live_deposit,
+    message,
+    shot,
     tablet_sign_in,
 )
-from tests.browser.test_signup_to_approval import CONTROL_LABELS, connected_family
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, Locator, Page
+    from playwright.sync_api import BrowserContext, Page
 
 pytestmark = pytest.mark.browser
 _sync_api: Any = (
@@ -43,41 +44,11 @@ _sync_api: Any = (
 )
 expect = _sync_api.expect
 
-SCREENSHOTS = os.environ.get("HOMELINE_SCREENSHOTS")  # a folder, to look at the pages
 HELLO = "Hello Marcus 👋🏽 — Привет! 你好, مرحبا, नमस्ते 🇺🇸\nSecond line."
 ANSWER = "Thank you 🙏 Ça va très bien. 좋아요!"
 WHILE_AWAY = "Sent while you were offline 🌙"
 RETRIED = "Sent once, retried after the network came back 🔁"
 MOST = 30_000
-
-
-@dataclass(frozen=True)
-class Scene:
-    family_username: str
-    family_token: str
-    contact_id: int
-    admin_token: str
-
-
-def shot(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)
-
-
-def approved_family(live_server: LiveServer, username: str, resident: Resident) -> Scene:
-    connected_family(live_server, username=username, resident=resident)
-    token = live_server.api(
-        "POST",
-        "/api/v1/sessions",
-        {"username": username, "password": PASSWORD, "session": "bearer"},
-    )["token"]
-    contact = live_server.api("GET", "/api/v1/contacts", token=token)["contacts"][0]
-    admin = live_server.api(
-        "POST",
-        "/api/v1/staff/sessions",
-        {"username": "admin", "password": "demo-admin-pass", "session": "bearer"},
-    )["token"]
-    return Scene(username, token, int(contact["id"]), admin)
 
 
 @pytest.fixture(scope="module")
@@ -111,21 +82,6 @@ def set_incoming(live_server: LiveServer, scene: Scene, mode: str, delay: int = 
     )
 
 
-def deposit(live_server: LiveServer, scene: Scene, cents: int) -> None:
-    live_server.api(
-        "POST",
-        "/api/v1/deposits",
-        {
-            "account": {"type": "wallet"},
-            "amount_cents": cents,
-            "channel": "online",
-            "payment_token": "tok_sandbox_ok",
-            "client_id": f"conversation-test-{cents}",
-        },
-        token=scene.family_token,
-    )
-
-
 def history(live_server: LiveServer, scene: Scene) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = live_server.api(
         "GET", f"/api/v1/messages?contact_id={scene.contact_id}&limit=100", token=scene.family_token
@@ -138,10 +94,6 @@ def shown_ids(page: Page) -> list[str]:
         "items => items.map(item => item.dataset.messageId)"
     )
     return ids
-
-
-def message(page: Page, text: str) -> Locator:
-    return page.locator("#conv-list > li").filter(has=page.get_by_text(text, exact=True))
 
 
 def test_family_and_resident_talk_live_and_nothing_is_lost_or_doubled(
@@ -166,7 +118,7 @@ def test_family_and_resident_talk_live_and_nothing_is_lost_or_doubled(
     expect(price.get_by_role("link", name="Add money to your wallet")).to_have_attribute(
         "href", "#/wallet"
     )
-    deposit(live_server, scene, 500)
+    live_deposit(live_server, scene, 500)
     expect(price).to_have_text("Price: 50¢ from your wallet")
 
     tablet = new_context().new_page()
@@ -295,7 +247,7 @@ def test_sender_follows_review_rejection_refund_and_schedule_live(
     new_context: Callable[[], BrowserContext], live_server: LiveServer, scene: Scene
 ) -> None:
     held = approved_family(live_server, "held.family", DANA)
-    deposit(live_server, held, 500)
+    live_deposit(live_server, held, 500)
     family = new_context().new_page()
     family_sign_in(family, held.family_username)
     family.goto(f"/#/messages/{held.contact_id}")
@@ -347,7 +299,7 @@ def test_older_messages_load_by_cursor_oldest_first(
     new_context: Callable[[], BrowserContext], live_server: LiveServer
 ) -> None:
     paged = approved_family(live_server, "paged.family", DANA)
-    deposit(live_server, paged, 2000)
+    live_deposit(live_server, paged, 2000)
     for n in range(1, 36):
         live_server.api(
             "POST",

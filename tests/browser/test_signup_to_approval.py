@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.conftest import (
+from tests.liveserver import LiveServer
+from tests.story import (
+    CONTROL_LABELS,
     DANA,
     MARCUS,
     PASSWORD,
     REQUIRE_BROWSER,
-    LiveServer,
-    Resident,
+    connected_family,
     family_sign_in,
     tablet_sign_in,
 )
@@ -33,10 +34,6 @@ _sync_api: Any = (
 )
 expect = _sync_api.expect
 
-# Each visible control's name, and how many <label>s point at it.
-CONTROL_LABELS = """form => Object.fromEntries([...form.querySelectorAll("input, select, textarea")]
-    .filter(c => c.type !== "hidden" && c.getClientRects().length > 0)
-    .map(c => [c.name, c.labels.length]))"""
 SIGNUP_FIELDS = {
     "username",
     "password",
@@ -144,55 +141,6 @@ def test_family_signs_up_and_resident_approves_the_request(
     family.locator("#view-contacts").get_by_role("button", name="Refresh").click()
     expect(contact).to_have_attribute("data-status", "approved")
     expect(contact.locator(".badge")).to_have_text("Approved")
-
-
-def connected_family(live_server: LiveServer, *, username: str, resident: Resident) -> str:
-    """A family member (through the API) whose request `resident` has approved; their address."""
-    address = f"{username}@example.org"
-    live_server.api(
-        "POST",
-        "/api/v1/accounts",
-        {
-            "username": username,
-            "password": PASSWORD,
-            "password_confirm": PASSWORD,
-            "first_name": "Casey",
-            "last_name": "Lane",
-            "address_line1": "3 Oak Road",
-            "city": "Troy",
-            "state": "NY",
-            "postal_code": "12180",
-            "date_of_birth": "1979-02-03",
-            "gender": "female",
-            "email": address,
-            "email_confirm": address,
-            "accept_terms": True,
-        },
-    )
-    code = live_server.activation_code(address)
-    live_server.api("POST", "/api/v1/accounts/activate", {"email": address, "code": code})
-    family = live_server.api(
-        "POST",
-        "/api/v1/sessions",
-        {"username": username, "password": PASSWORD, "session": "bearer"},
-    )["token"]
-    match = live_server.api(
-        "GET", f"/api/v1/residents?facility_id={live_server.facility_id}&q={resident.number}"
-    )["residents"][0]
-    contact = live_server.api(
-        "POST", "/api/v1/contacts", {"resident_id": match["id"]}, token=family
-    )
-    tablet = live_server.api(
-        "POST",
-        "/api/v1/tablet/sessions",
-        {
-            "facility_id": live_server.facility_id,
-            "resident_number": resident.number,
-            "pin": resident.pin,
-        },
-    )["token"]
-    live_server.api("POST", f"/api/v1/contacts/{contact['id']}/approve", token=tablet)
-    return address
 
 
 def test_staff_block_a_contact_with_a_reason_and_the_family_sees_it(

@@ -7,20 +7,22 @@ limit a credit waits in the console for a second staff member.
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.conftest import (
+from tests.liveserver import LiveServer
+from tests.story import (
+    CONTROL_LABELS,
     MARCUS,
     REQUIRE_BROWSER,
-    LiveServer,
+    connected_family,
+    console_sign_in,
     family_sign_in,
+    shot,
     tablet_sign_in,
 )
-from tests.browser.test_signup_to_approval import CONTROL_LABELS, connected_family
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -32,22 +34,6 @@ _sync_api: Any = (
     else pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 )
 expect = _sync_api.expect
-
-SCREENSHOTS = os.environ.get("HOMELINE_SCREENSHOTS")  # a folder, to look at the pages
-
-
-def shot(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)
-
-
-def console_sign_in(page: Page, username: str, password: str) -> None:
-    page.goto("/console")
-    login = page.locator("#login-form")
-    login.get_by_label("Username").fill(username)
-    login.get_by_label("Password").fill(password)
-    login.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#whoami")).not_to_be_empty()
 
 
 def open_family_in_console(page: Page, username: str) -> None:
