@@ -6,11 +6,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.appkeys import SERVICES
-from server.errors import FieldErrors
 from server.http.api import Endpoint
 from server.http.auth import authenticate
-from server.http.parsing import parse_json, parse_query, path_id
-from server.http.routes_wallet import IDEMPOTENCY_HEADER, KEY_RE
+from server.http.parsing import idempotency_key, parse_json, parse_query, path_id
 from server.http.schemas_messages import (
     MESSAGE_JSON_BYTES,
     ContactQuery,
@@ -27,24 +25,9 @@ from server.services.message_views import message_json
 F, R = PrincipalKind.FAMILY, PrincipalKind.RESIDENT
 
 
-def message_key(header: str | None, client_id: str | None) -> str:
-    """The `Idempotency-Key` header or the body's `client_id` (the same if both are sent)."""
-    if header is not None and client_id is not None and header != client_id:
-        raise FieldErrors({"client_id": "Differs from the Idempotency-Key header; send one."})
-    key = header if header is not None else client_id
-    if key is None:
-        raise FieldErrors(
-            {"client_id": "Send an Idempotency-Key header or a client_id, new for each message."},
-            message="An idempotency key is required so that a retry never sends twice.",
-        )
-    if not KEY_RE.match(key):
-        raise FieldErrors({"client_id": "Use 1-100 visible ASCII characters, no spaces."})
-    return key
-
-
 async def send_message(request: web.Request) -> web.Response:
     body = await parse_json(request, MessageBody, limit=MESSAGE_JSON_BYTES)
-    key = message_key(request.headers.get(IDEMPOTENCY_HEADER), body.client_id)
+    key = idempotency_key(request, body.client_id)
     actor = await authenticate(request, F, R)
     view, created = await messages.do_send_message(
         request.app[SERVICES], actor, contact_id=body.contact_id, body=body.body, client_id=key

@@ -9,10 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from server.appkeys import SERVICES
-from server.errors import FieldErrors
 from server.http.api import Endpoint
 from server.http.auth import authenticate
-from server.http.parsing import parse_json, parse_query, path_id
+from server.http.parsing import idempotency_key, parse_json, parse_query, path_id
 from server.http.schemas_support import (
     AccountSearchQuery,
     EndSessionsBody,
@@ -28,7 +27,6 @@ from server.services.refund_views import CareKind, RequestStatus
 from server.services.sessions import do_end_family_sessions
 
 S = PrincipalKind.STAFF
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def family_json(f: support.FamilyView) -> dict[str, Any]:
@@ -135,17 +133,6 @@ def outcome_json(r: refund_views.RequestView) -> dict[str, Any]:
     }
 
 
-def _client_id(request: web.Request, body: RefundBody) -> str:
-    key = body.client_id or request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-    if not key:
-        raise FieldErrors(
-            {"client_id": "Send a client_id (or an Idempotency-Key header) so a retry is safe."}
-        )
-    if len(key) > 100 or "\x00" in key:
-        raise FieldErrors({"client_id": "Use at most 100 characters."})
-    return key
-
-
 # --- handlers ----------------------------------------------------------------------------
 
 
@@ -204,7 +191,7 @@ async def issue_refund(request: web.Request) -> web.Response:
         amount_cents=body.amount_cents,
         reason=body.reason,
         charge_id=body.charge_id,
-        client_id=_client_id(request, body),
+        client_id=idempotency_key(request, body.client_id),
     )
     actor = await authenticate(request, S)
     view = await refund_requests.do_request(request.app[SERVICES], actor, order=order)

@@ -17,31 +17,30 @@ from server.appkeys import SERVICES
 from server.domain.ledger import AccountKind
 from server.domain.money import MAX_CENTS
 from server.domain.tariff import Channel
-from server.errors import FieldErrors
 from server.http.api import Endpoint
 from server.http.auth import authenticate
 from server.http.openapi_schema import require_in_schema
-from server.http.parsing import Body, Id, Query, parse_json, parse_query
+from server.http.parsing import (
+    Body,
+    ClientId,
+    Id,
+    Query,
+    idempotency_key,
+    parse_json,
+    parse_query,
+)
 from server.services import deposits, wallet
 from server.services.context import PrincipalKind
 from server.services.deposit_accounts import AccountSpec, AccountType
 from server.services.ledger import StatementLine
 
 F, R, S = PrincipalKind.FAMILY, PrincipalKind.RESIDENT, PrincipalKind.STAFF
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-# Printable ASCII without spaces: UUIDs, ULIDs and the like.
-KEY_PATTERN = r"^[\x21-\x7e]{1,100}$"
-KEY_RE = re.compile(KEY_PATTERN)
 CSV_MAX_LINES = 10_000
 
 # --- request shapes -----------------------------------------------------------------------
 
 Cents = Annotated[int, Field(ge=1, le=MAX_CENTS)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-# Checked by `idempotency_key` (with the header); the document states the same rule.
-ClientId = Annotated[
-    str, Field(min_length=1, max_length=100, json_schema_extra={"pattern": KEY_PATTERN})
-]
 
 
 class WalletAccount(Body):
@@ -153,22 +152,6 @@ def _spec(account: WalletAccount | ResidentAccount | PpcAccount | TrustAccount) 
             last_name=account.last_name,
         )
     return AccountSpec(kind)
-
-
-def idempotency_key(request: web.Request, client_id: str | None) -> str:
-    """The `Idempotency-Key` header or the body's `client_id` (the same if both are sent)."""
-    header = request.headers.get(IDEMPOTENCY_HEADER)
-    if header is not None and client_id is not None and header != client_id:
-        raise FieldErrors({"client_id": "Differs from the Idempotency-Key header; send one."})
-    key = header if header is not None else client_id
-    if key is None:
-        raise FieldErrors(
-            {"client_id": "Send an Idempotency-Key header or a client_id, new for each payment."},
-            message="An idempotency key is required for anything that moves money.",
-        )
-    if not KEY_RE.match(key):
-        raise FieldErrors({"client_id": "Use 1-100 visible ASCII characters, no spaces."})
-    return key
 
 
 # --- answers ------------------------------------------------------------------------------
