@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
-from moderation.http.routes_cases import PrivilegeBody
+from moderation.http.schemas import PrivilegeBody
 from moderation.services.privilege import check_credentials
 from server.domain.messages import MAX_BODY_CHARS, check_body
 from server.errors import FieldErrors
