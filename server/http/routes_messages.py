@@ -80,17 +80,13 @@ async def message_quote(request: web.Request) -> web.Response:
     )
 
 
-def read_json(result: conversations.ReadResult) -> dict[str, int]:
-    return {"contact_id": result.contact_id, "marked": result.marked, "unread": result.unread}
-
-
 async def mark_read(request: web.Request) -> web.Response:
     body = await parse_json(request, MarkReadBody)
     actor = await authenticate(request, F, R)
     result = await conversations.do_mark_read(
         request.app[SERVICES], actor, contact_id=body.contact_id, up_to_id=body.up_to_id
     )
-    return web.json_response(read_json(result))
+    return web.json_response(conversations.read_json(result))
 
 
 async def unread_counts(request: web.Request) -> web.Response:

@@ -10,10 +10,9 @@ from aiohttp import web
 from server.appkeys import METRICS
 from server.errors import FieldErrors
 from server.http.parsing import idempotency_key
-from server.http.routes_messages import read_json
 from server.http.schemas_messages import MarkReadBody, MessageBody
 from server.services.context import Principal
-from server.services.conversations import do_mark_read
+from server.services.conversations import do_mark_read, read_json
 from server.services.events import access_events, do_ack, recipient_of
 from server.services.message_views import message_json
 from server.services.messages import do_send_message
