@@ -12,13 +12,11 @@ from moderation.http.schemas import PolicyBody, RejectBody
 from moderation.services import policies, review, staff_reads
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
-from server.http.auth import authenticate
+from server.http.auth import route_actor
 from server.http.parsing import parse_json, parse_query, path_id
 from server.http.schemas_messages import MessageHistoryQuery
-from server.services.context import PrincipalKind
 from server.services.staff_views import staff_message_json
 
-S = PrincipalKind.STAFF
 # 200 rules with notes and 500 restrictions with reasons, in any script, with room to spare.
 MAX_POLICY_BYTES = 1024 * 1024
 
@@ -47,7 +45,7 @@ def policy_json(view: policies.PolicyView) -> dict[str, Any]:
 
 async def get_policy(request: web.Request) -> web.Response:
     facility_id = path_id(request)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await policies.access_policy(request.app[SERVICES], actor, facility_id=facility_id)
     return web.json_response(policy_json(view))
 
@@ -56,7 +54,7 @@ async def put_policy(request: web.Request) -> web.Response:
     facility_id = path_id(request)
     body = await parse_json(request, PolicyBody, limit=MAX_POLICY_BYTES)
     # Signed-in staff only: checking the document compiles its regular expressions.
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     # Only what was sent: a field left out takes the policy's default (the zone: unchanged).
     policy = policy_from_json(body.model_dump(exclude={"reason"}, exclude_unset=True))
     view = await policies.do_update_policy(
@@ -66,14 +64,14 @@ async def put_policy(request: web.Request) -> web.Response:
 
 
 async def review_queue(request: web.Request) -> web.Response:
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     held = await review.access_queue(request.app[SERVICES], actor)
     return web.json_response({"items": [h.json() for h in held]})
 
 
 async def approve(request: web.Request) -> web.Response:
     message_id = path_id(request)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await review.do_approve(request.app[SERVICES], actor, message_id=message_id)
     return web.json_response(staff_message_json(view))
 
@@ -81,7 +79,7 @@ async def approve(request: web.Request) -> web.Response:
 async def reject(request: web.Request) -> web.Response:
     message_id = path_id(request)
     body = await parse_json(request, RejectBody)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await review.do_reject(
         request.app[SERVICES], actor, message_id=message_id, reason=body.reason
     )
@@ -90,7 +88,7 @@ async def reject(request: web.Request) -> web.Response:
 
 async def staff_conversation(request: web.Request) -> web.Response:
     query = parse_query(request, MessageHistoryQuery)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     found = await staff_reads.access_staff_conversation(
         request.app[SERVICES],
         actor,

@@ -14,11 +14,8 @@ from moderation.http.schemas import AuditQuery
 from moderation.services import audit_log
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
-from server.http.auth import authenticate
+from server.http.auth import route_actor
 from server.http.parsing import parse_query
-from server.services.context import PrincipalKind
-
-S = PrincipalKind.STAFF
 
 
 def audit_json(e: audit_log.AuditView) -> dict[str, Any]:
@@ -83,7 +80,7 @@ def audit_csv(entries: list[audit_log.AuditView]) -> str:
 
 async def list_audit(request: web.Request) -> web.Response:
     query = parse_query(request, AuditQuery)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     where = audit_log.AuditFilter(
         action=query.action,
         since=query.since,

@@ -19,15 +19,12 @@ from moderation.http.schemas import (
 from moderation.services import appeals, blocks, privilege
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
-from server.http.auth import authenticate
+from server.http.auth import route_actor
 from server.http.parsing import parse_json, parse_query, path_id
 from server.http.routes_contacts import contact_json
-from server.services.context import PrincipalKind
 from server.services.events import recipient_of
 from server.services.message_views import message_json
 from server.services.staff_views import staff_message_json
-
-F, R, S = PrincipalKind.FAMILY, PrincipalKind.RESIDENT, PrincipalKind.STAFF
 
 
 def appeal_json(a: appeals.AppealItem) -> dict[str, Any]:
@@ -71,7 +68,7 @@ def family_block_json(b: blocks.FamilyBlockView) -> dict[str, Any]:
 async def appeal_message(request: web.Request) -> web.Response:
     message_id = path_id(request)
     body = await parse_json(request, AppealBody)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     view = await appeals.do_appeal(
         request.app[SERVICES], actor, message_id=message_id, text=body.text
     )
@@ -79,7 +76,7 @@ async def appeal_message(request: web.Request) -> web.Response:
 
 
 async def list_appeals(request: web.Request) -> web.Response:
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     found = await appeals.access_appeals(request.app[SERVICES], actor)
     return web.json_response({"items": [appeal_json(a) for a in found]})
 
@@ -87,7 +84,7 @@ async def list_appeals(request: web.Request) -> web.Response:
 async def decide_appeal(request: web.Request) -> web.Response:
     appeal_id = path_id(request)
     body = await parse_json(request, DecideBody)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     item = await appeals.do_decide(
         request.app[SERVICES],
         actor,
@@ -108,7 +105,7 @@ async def mark_privileged(request: web.Request) -> web.Response:
         organisation=body.organisation,
         note=body.note,
     )
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await privilege.do_mark_privileged(
         request.app[SERVICES], actor, contact_id=contact_id, credentials=credentials
     )
@@ -118,7 +115,7 @@ async def mark_privileged(request: web.Request) -> web.Response:
 async def revoke_privilege(request: web.Request) -> web.Response:
     contact_id = path_id(request)
     body = await parse_json(request, RevokeBody)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await privilege.do_revoke_privilege(
         request.app[SERVICES], actor, contact_id=contact_id, reason=body.reason
     )
@@ -128,7 +125,7 @@ async def revoke_privilege(request: web.Request) -> web.Response:
 async def block_family(request: web.Request) -> web.Response:
     facility_id = path_id(request)
     body = await parse_json(request, FamilyBlockBody)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await blocks.do_block_family(
         request.app[SERVICES],
         actor,
@@ -143,7 +140,7 @@ async def block_family(request: web.Request) -> web.Response:
 async def list_family_blocks(request: web.Request) -> web.Response:
     facility_id = path_id(request)
     query = parse_query(request, BlockListQuery)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     found = await blocks.access_family_blocks(
         request.app[SERVICES], actor, facility_id=facility_id, include_ended=query.state == "all"
     )
@@ -154,7 +151,7 @@ async def lift_family_block(request: web.Request) -> web.Response:
     facility_id = path_id(request)
     block_id = path_id(request, "block_id")
     body = await parse_json(request, LiftBody)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await blocks.do_lift_family_block(
         request.app[SERVICES], actor, facility_id=facility_id, block_id=block_id, reason=body.reason
     )

@@ -10,11 +10,8 @@ from moderation.http.schemas import ReportQuery
 from moderation.services import reports
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
-from server.http.auth import authenticate
+from server.http.auth import route_actor
 from server.http.parsing import parse_query, path_id
-from server.services.context import PrincipalKind
-
-S = PrincipalKind.STAFF
 
 
 def report_json(r: reports.MessageReport) -> dict[str, Any]:
@@ -40,7 +37,7 @@ def report_json(r: reports.MessageReport) -> dict[str, Any]:
 async def message_report(request: web.Request) -> web.Response:
     facility_id = path_id(request)
     query = parse_query(request, ReportQuery)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     report = await reports.access_message_report(
         request.app[SERVICES],
         actor,

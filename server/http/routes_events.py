@@ -6,7 +6,7 @@ from aiohttp import web
 
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
-from server.http.auth import authenticate
+from server.http.auth import route_actor
 from server.http.parsing import parse_query
 from server.http.schemas import EventsQuery
 from server.services.events import access_events, recipient_of
@@ -14,7 +14,7 @@ from server.services.events import access_events, recipient_of
 
 async def list_events(request: web.Request) -> web.Response:
     query = parse_query(request, EventsQuery)
-    actor = await authenticate(request)
+    actor = await route_actor(request)
     page = await access_events(
         request.app[SERVICES], recipient=recipient_of(actor), since=query.since, limit=query.limit
     )

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
-from server.http.auth import authenticate
+from server.http.auth import route_actor
 from server.http.parsing import idempotency_key, parse_json, parse_query, path_id
 from server.http.schemas_messages import (
     MESSAGE_JSON_BYTES,
@@ -18,17 +18,14 @@ from server.http.schemas_messages import (
     MessageHistoryQuery,
 )
 from server.services import conversations, messages
-from server.services.context import PrincipalKind
 from server.services.events import recipient_of
 from server.services.message_views import message_json
-
-F, R = PrincipalKind.FAMILY, PrincipalKind.RESIDENT
 
 
 async def send_message(request: web.Request) -> web.Response:
     body = await parse_json(request, MessageBody, limit=MESSAGE_JSON_BYTES)
     key = idempotency_key(request, body.client_id)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     view, created = await messages.do_send_message(
         request.app[SERVICES], actor, contact_id=body.contact_id, body=body.body, client_id=key
     )
@@ -39,7 +36,7 @@ async def send_message(request: web.Request) -> web.Response:
 
 async def message_history(request: web.Request) -> web.Response:
     query = parse_query(request, MessageHistoryQuery)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     found = await messages.access_history(
         request.app[SERVICES],
         actor,
@@ -58,14 +55,14 @@ async def message_history(request: web.Request) -> web.Response:
 
 async def delete_message(request: web.Request) -> web.Response:
     message_id = path_id(request)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     await messages.do_delete_for_me(request.app[SERVICES], actor, message_id=message_id)
     return web.Response(status=204)
 
 
 async def message_quote(request: web.Request) -> web.Response:
     query = parse_query(request, ContactQuery)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     quote = await messages.access_quote(request.app[SERVICES], actor, contact_id=query.contact_id)
     return web.json_response(
         {
@@ -82,7 +79,7 @@ async def message_quote(request: web.Request) -> web.Response:
 
 async def mark_read(request: web.Request) -> web.Response:
     body = await parse_json(request, MarkReadBody)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     result = await conversations.do_mark_read(
         request.app[SERVICES], actor, contact_id=body.contact_id, up_to_id=body.up_to_id
     )
@@ -90,7 +87,7 @@ async def mark_read(request: web.Request) -> web.Response:
 
 
 async def unread_counts(request: web.Request) -> web.Response:
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     counts = await conversations.access_unread(request.app[SERVICES], actor)
     return web.json_response(
         {
@@ -102,7 +99,7 @@ async def unread_counts(request: web.Request) -> web.Response:
 
 async def export_conversation(request: web.Request) -> web.Response:
     query = parse_query(request, ExportQuery)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     export = await conversations.access_export(
         request.app[SERVICES], actor, contact_id=query.contact_id
     )

@@ -9,11 +9,10 @@ from aiohttp import web
 from server.appkeys import SERVICES
 from server.domain.tariff import check_tariff
 from server.http.api import Endpoint
-from server.http.auth import authenticate
+from server.http.auth import route_actor
 from server.http.parsing import parse_json, path_id
 from server.http.schemas_tariffs import TariffBody
 from server.services import tariffs
-from server.services.context import PrincipalKind
 
 
 def _facility_json(t: tariffs.FacilityTariff) -> dict[str, Any]:
@@ -51,7 +50,7 @@ async def get_public_tariff(request: web.Request) -> web.Response:
 
 async def get_staff_tariff(request: web.Request) -> web.Response:
     facility_id = path_id(request)
-    actor = await authenticate(request, PrincipalKind.STAFF)
+    actor = await route_actor(request)
     checked = await tariffs.access_tariff(request.app[SERVICES], actor, facility_id=facility_id)
     return web.json_response(checked_json(checked))
 
@@ -60,7 +59,7 @@ async def put_staff_tariff(request: web.Request) -> web.Response:
     facility_id = path_id(request)
     body = await parse_json(request, TariffBody)
     tariff = check_tariff(body.model_dump(exclude={"reason"}))
-    actor = await authenticate(request, PrincipalKind.STAFF)
+    actor = await route_actor(request)
     checked = await tariffs.do_update_tariff(
         request.app[SERVICES], actor, facility_id=facility_id, tariff=tariff, reason=body.reason
     )

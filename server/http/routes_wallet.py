@@ -13,7 +13,7 @@ from server.appkeys import SERVICES
 from server.domain.ledger import AccountKind
 from server.domain.tariff import Channel
 from server.http.api import Endpoint
-from server.http.auth import authenticate
+from server.http.auth import route_actor
 from server.http.parsing import idempotency_key, parse_json, parse_query
 from server.http.schemas_wallet import (
     DepositBody,
@@ -30,7 +30,7 @@ from server.services.context import PrincipalKind
 from server.services.deposit_accounts import AccountSpec, AccountType
 from server.services.ledger import StatementLine
 
-F, R, S = PrincipalKind.FAMILY, PrincipalKind.RESIDENT, PrincipalKind.STAFF
+F = PrincipalKind.FAMILY
 CSV_MAX_LINES = 10_000
 
 
@@ -149,14 +149,14 @@ def statement_csv(page: wallet.StatementPage) -> str:
 
 
 async def get_wallet(request: web.Request) -> web.Response:
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     view = await wallet.access_wallet(request.app[SERVICES], actor)
     return web.json_response(wallet_json(view))
 
 
 async def get_statement(request: web.Request) -> web.Response:
     query = parse_query(request, StatementQuery)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     as_csv = query.format == "csv"
     page = await wallet.access_statement(
         request.app[SERVICES],
@@ -189,7 +189,7 @@ async def get_statement(request: web.Request) -> web.Response:
 
 async def quote_deposit(request: web.Request) -> web.Response:
     body = await parse_json(request, QuoteBody)
-    actor = await authenticate(request, F)
+    actor = await route_actor(request)
     quote = await deposits.check_deposit(
         request.app[SERVICES],
         actor,
@@ -203,7 +203,7 @@ async def quote_deposit(request: web.Request) -> web.Response:
 async def make_deposit(request: web.Request) -> web.Response:
     body = await parse_json(request, DepositBody)
     key = idempotency_key(request, body.client_id)
-    actor = await authenticate(request, F)
+    actor = await route_actor(request)
     receipt = await deposits.do_gateway_deposit(
         request.app[SERVICES],
         actor,
@@ -219,7 +219,7 @@ async def make_deposit(request: web.Request) -> web.Response:
 async def record_deposit(request: web.Request) -> web.Response:
     body = await parse_json(request, StaffDepositBody)
     key = idempotency_key(request, body.client_id)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     receipt = await deposits.do_record_deposit(
         request.app[SERVICES],
         actor,
