@@ -16,16 +16,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
-from moderation.http.routes_cases import PrivilegeBody
+from moderation.http.schemas import PrivilegeBody
 from moderation.services.privilege import check_credentials
 from server.domain.messages import MAX_BODY_CHARS, check_body
 from server.errors import FieldErrors
+from server.http.api import Endpoint
 from server.http.openapi_schema import (
     NOT_BLANK,
     PY_WHITE_SPACE,
     WHITE_SPACE,
     stripped_length_pattern,
 )
+from server.services.context import PrincipalKind
 from tests.story import Actor, World, approved_contact, assert_error
 
 JSON = {"Content-Type": "application/json"}
@@ -286,3 +288,19 @@ async def test_message_body_rules_are_in_the_document(
     )
     assert resp.status == 422
     assert re.fullmatch(body["pattern"], " \x1c\t") is None
+
+
+async def _nothing(request: Any) -> Any:
+    raise AssertionError("never called")
+
+
+def test_an_endpoint_declaring_an_unknown_kind_of_account_is_refused() -> None:
+    """`auth` is both what the document states and what the route's `route_actor` checks."""
+    assert Endpoint("GET", "/x", _nothing, "x", "t", auth="family|resident").kinds == (
+        PrincipalKind.FAMILY,
+        PrincipalKind.RESIDENT,
+    )
+    assert Endpoint("GET", "/x", _nothing, "x", "t", auth="any").kinds == ()
+    assert Endpoint("GET", "/x", _nothing, "x", "t").kinds is None
+    with pytest.raises(ValueError):
+        Endpoint("GET", "/x", _nothing, "x", "t", auth="famliy")

@@ -222,6 +222,36 @@ async def test_idempotency_key_header_works_like_client_id(
     assert await wallet_cents(services, family) == 5_100
 
 
+async def test_refund_key_follows_the_one_idempotency_key_rule(
+    app_client: TestClient[Any, Any], services: Services, family: Actor, support: Actor
+) -> None:
+    """Visible ASCII without spaces, 1 to 100 characters; header and client_id agree."""
+    await fund(services, family)
+    for bad in ("a b", "k" * 101, "caf\u00e9"):
+        status, data = await issue(
+            app_client, support, family, amount=10, kind="credit", client_id=bad
+        )
+        assert status == 422, bad
+        assert "client_id" in data["error"]["fields"]
+    body = {
+        "family_account_id": family.id,
+        "kind": "credit",
+        "amount_cents": 10,
+        "reason": "Sorry",
+        "client_id": "one",
+    }
+    resp = await app_client.post(
+        "/api/v1/staff/refunds", json=body, headers={**support.headers, "Idempotency-Key": "two"}
+    )
+    assert resp.status == 422
+    assert "client_id" in (await resp.json())["error"]["fields"]
+    status, _ = await issue(
+        app_client, support, family, amount=10, kind="credit", client_id="k" * 100
+    )
+    assert status == 201
+    assert await wallet_cents(services, family) == 5_000 + 10
+
+
 # --- above the limit: two people ---------------------------------------------------------
 
 

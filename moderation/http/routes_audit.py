@@ -6,33 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from aiohttp import web
-from pydantic import Field, StringConstraints
 
+from moderation.http.schemas import AuditQuery
 from moderation.services import audit_log
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
-from server.http.auth import authenticate
-from server.http.parsing import Id, Query, parse_query
-from server.http.schemas_support import DateTime, PageSize
-from server.services.context import PrincipalKind
-
-S = PrincipalKind.STAFF
-
-
-class AuditQuery(Query):
-    action: Annotated[str, StringConstraints(min_length=1, max_length=42)] | None = None
-    since: DateTime | None = Field(default=None, alias="from")
-    until: DateTime | None = Field(default=None, alias="to")
-    before: Id | None = None
-    facility_id: Id | None = None
-    staff_id: Id | None = None
-    # Free text; an empty box (`q=`) is no search at all.
-    q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
-    limit: PageSize = 50  # JSON pages only; a CSV export holds up to 10,000 entries
-    format: Literal["json", "csv"] = "json"
+from server.http.auth import route_actor
+from server.http.parsing import parse_query
 
 
 def audit_json(e: audit_log.AuditView) -> dict[str, Any]:
@@ -97,7 +80,7 @@ def audit_csv(entries: list[audit_log.AuditView]) -> str:
 
 async def list_audit(request: web.Request) -> web.Response:
     query = parse_query(request, AuditQuery)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     where = audit_log.AuditFilter(
         action=query.action,
         since=query.since,

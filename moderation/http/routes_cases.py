@@ -3,109 +3,27 @@ privileged contacts, and family accounts blocked at a facility."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from aiohttp import web
-from pydantic import ConfigDict, Field
 
+from moderation.http.schemas import (
+    AppealBody,
+    BlockListQuery,
+    DecideBody,
+    FamilyBlockBody,
+    LiftBody,
+    PrivilegeBody,
+    RevokeBody,
+)
 from moderation.services import appeals, blocks, privilege
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
-from server.http.auth import authenticate
-from server.http.openapi_schema import (
-    NOT_BLANK,
-    PY_WHITE_SPACE,
-    blank_or_null,
-    stripped_length_pattern,
-    stripped_pattern,
-)
-from server.http.parsing import Body, Id, Query, parse_json, parse_query, path_id
+from server.http.auth import route_actor
+from server.http.parsing import parse_json, parse_query, path_id
 from server.http.routes_contacts import contact_json
-from server.http.schemas import BlockReason, OptionalDate
-from server.services.context import PrincipalKind
 from server.services.message_views import message_json
 from server.services.staff_views import staff_message_json
-
-F, R, S = PrincipalKind.FAMILY, PrincipalKind.RESIDENT, PrincipalKind.STAFF
-Reason = Annotated[str, Field(min_length=1, max_length=500)]
-
-
-class AppealBody(Body):
-    # Not only white space (appeals.check_appeal_text): stated in the document too.
-    text: Annotated[
-        str,
-        Field(min_length=1, max_length=appeals.MAX_TEXT, json_schema_extra={"pattern": NOT_BLANK}),
-    ]
-
-
-class DecideBody(Body):
-    decision: Literal["uphold", "overturn"]
-    reason: Reason
-
-
-def _credentials_schema(schema: dict[str, Any]) -> None:
-    """What `privilege.check_credentials` takes (after stripping white space), as the document
-    states it: legal counsel with a bar number and state and no organisation, an abuse
-    reporting line with an organisation and neither of those; a note of up to MAX_NOTE."""
-    raw = {"type": "string", "maxLength": 1000}
-    last = privilege.MAX_BAR_NUMBER - 2
-    bar_number = rf"[A-Za-z0-9](?:[A-Za-z0-9 .\-/]{{0,{last}}}[A-Za-z0-9.\-/])?"
-    organisation = stripped_length_pattern(1, privilege.MAX_ORGANISATION, space=PY_WHITE_SPACE)
-    note = stripped_length_pattern(0, privilege.MAX_NOTE, space=PY_WHITE_SPACE)
-    schema["properties"]["note"] = {
-        "anyOf": [{**raw, "pattern": note}, {"type": "null"}],
-        "default": None,
-    }
-    schema["oneOf"] = [
-        {
-            "properties": {
-                "kind": {"const": "legal_counsel"},
-                "bar_number": {**raw, "pattern": stripped_pattern(bar_number)},
-                "bar_state": {**raw, "pattern": stripped_pattern("[A-Za-z]{2}")},
-                "organisation": blank_or_null(1000),
-            },
-            "required": ["bar_number", "bar_state"],
-        },
-        {
-            "properties": {
-                "kind": {"const": "abuse_line"},
-                "organisation": {**raw, "pattern": organisation},
-                "bar_number": blank_or_null(1000),
-                "bar_state": blank_or_null(1000),
-            },
-            "required": ["organisation"],
-        },
-    ]
-
-
-class PrivilegeBody(Body):
-    model_config = ConfigDict(json_schema_extra=_credentials_schema)
-
-    kind: Literal["legal_counsel", "abuse_line"]
-    # Loose caps here; the exact rules (and their sentences) are privilege.check_credentials'.
-    bar_number: Annotated[str, Field(max_length=1000)] | None = None
-    bar_state: Annotated[str, Field(max_length=1000)] | None = None
-    organisation: Annotated[str, Field(max_length=1000)] | None = None
-    note: Annotated[str, Field(max_length=1000)] | None = None
-
-
-class RevokeBody(Body):
-    reason: Reason
-
-
-class FamilyBlockBody(Body):
-    family_account_id: Id
-    reason: BlockReason
-    # The block's last day in the facility's time zone (inclusive); none: until lifted.
-    until: OptionalDate = None
-
-
-class LiftBody(Body):
-    reason: BlockReason
-
-
-class BlockListQuery(Query):
-    state: Literal["active", "all"] = "active"
 
 
 def appeal_json(a: appeals.AppealItem) -> dict[str, Any]:
@@ -149,7 +67,7 @@ def family_block_json(b: blocks.FamilyBlockView) -> dict[str, Any]:
 async def appeal_message(request: web.Request) -> web.Response:
     message_id = path_id(request)
     body = await parse_json(request, AppealBody)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     view = await appeals.do_appeal(
         request.app[SERVICES], actor, message_id=message_id, text=body.text
     )
@@ -157,7 +75,7 @@ async def appeal_message(request: web.Request) -> web.Response:
 
 
 async def list_appeals(request: web.Request) -> web.Response:
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     found = await appeals.access_appeals(request.app[SERVICES], actor)
     return web.json_response({"items": [appeal_json(a) for a in found]})
 
@@ -165,7 +83,7 @@ async def list_appeals(request: web.Request) -> web.Response:
 async def decide_appeal(request: web.Request) -> web.Response:
     appeal_id = path_id(request)
     body = await parse_json(request, DecideBody)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     item = await appeals.do_decide(
         request.app[SERVICES],
         actor,
@@ -186,7 +104,7 @@ async def mark_privileged(request: web.Request) -> web.Response:
         organisation=body.organisation,
         note=body.note,
     )
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await privilege.do_mark_privileged(
         request.app[SERVICES], actor, contact_id=contact_id, credentials=credentials
     )
@@ -196,7 +114,7 @@ async def mark_privileged(request: web.Request) -> web.Response:
 async def revoke_privilege(request: web.Request) -> web.Response:
     contact_id = path_id(request)
     body = await parse_json(request, RevokeBody)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await privilege.do_revoke_privilege(
         request.app[SERVICES], actor, contact_id=contact_id, reason=body.reason
     )
@@ -206,7 +124,7 @@ async def revoke_privilege(request: web.Request) -> web.Response:
 async def block_family(request: web.Request) -> web.Response:
     facility_id = path_id(request)
     body = await parse_json(request, FamilyBlockBody)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await blocks.do_block_family(
         request.app[SERVICES],
         actor,
@@ -221,7 +139,7 @@ async def block_family(request: web.Request) -> web.Response:
 async def list_family_blocks(request: web.Request) -> web.Response:
     facility_id = path_id(request)
     query = parse_query(request, BlockListQuery)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     found = await blocks.access_family_blocks(
         request.app[SERVICES], actor, facility_id=facility_id, include_ended=query.state == "all"
     )
@@ -232,7 +150,7 @@ async def lift_family_block(request: web.Request) -> web.Response:
     facility_id = path_id(request)
     block_id = path_id(request, "block_id")
     body = await parse_json(request, LiftBody)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await blocks.do_lift_family_block(
         request.app[SERVICES], actor, facility_id=facility_id, block_id=block_id, reason=body.reason
     )

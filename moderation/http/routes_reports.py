@@ -2,50 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
 from aiohttp import web
-from pydantic import BeforeValidator, Field
-from pydantic.config import JsonDict
 
+from moderation.http.schemas import ReportQuery
 from moderation.services import reports
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
-from server.http.auth import authenticate
-from server.http.parsing import Query, parse_query, path_id
-from server.services.context import PrincipalKind
-
-S = PrincipalKind.STAFF
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _day(value: Any) -> Any:
-    # Only YYYY-MM-DD: pydantic would also take timestamps and other spellings.
-    if not isinstance(value, str) or not DATE_RE.match(value):
-        raise ValueError("Use a date such as 2026-11-18.")
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise ValueError("Use a real date such as 2026-11-18.") from None
-    if not 2000 <= day.year <= 2999:
-        raise ValueError("Use a date between 2000 and 2999.")
-    return day
-
-
-Day = Annotated[date, BeforeValidator(_day)]
-
-
-# What `_day` takes, as the document states it (with the date format).
-DAY_SCHEMA: JsonDict = {"pattern": "^2[0-9]{3}-[0-9]{2}-[0-9]{2}$"}
-
-
-class ReportQuery(Query):
-    # default: 13 days before `to`
-    first: Day | None = Field(default=None, alias="from", json_schema_extra=DAY_SCHEMA)
-    # default: today, the facility's
-    last: Day | None = Field(default=None, alias="to", json_schema_extra=DAY_SCHEMA)
+from server.http.auth import route_actor
+from server.http.parsing import parse_query, path_id
 
 
 def report_json(r: reports.MessageReport) -> dict[str, Any]:
@@ -71,7 +37,7 @@ def report_json(r: reports.MessageReport) -> dict[str, Any]:
 async def message_report(request: web.Request) -> web.Response:
     facility_id = path_id(request)
     query = parse_query(request, ReportQuery)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     report = await reports.access_message_report(
         request.app[SERVICES],
         actor,

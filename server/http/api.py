@@ -10,8 +10,10 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from server.http.auth import ROUTE_KINDS
 from server.http.openapi_schema import RequestJsonSchema, query_parameter_schema
 from server.http.parsing import ID_PATTERN, MAX_ID
+from server.services.context import PrincipalKind
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -63,7 +65,9 @@ class Endpoint:
     tag: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    auth: str | None = None  # "family", "resident", "staff", "any" or None (public)
+    # Who may call: "family", "resident", "staff" or several ("family|resident"), "any" kind,
+    # or None (public). The document states it and the handler's `route_actor` checks it.
+    auth: str | None = None
     ok: int = 200
     # Other success statuses, e.g. 200 when a retry finds what the first request created (201).
     also_ok: tuple[int, ...] = ()
@@ -73,6 +77,18 @@ class Endpoint:
     also_produces: tuple[str, ...] = ()
     # Content types of the error answers: JSON (the Error schema), or also a page for people.
     error_produces: tuple[str, ...] = ("application/json",)
+
+    def __post_init__(self) -> None:
+        _ = self.kinds  # an unknown kind fails when the route table is built
+
+    @property
+    def kinds(self) -> tuple[PrincipalKind, ...] | None:
+        """The kinds of account `auth` lets in (empty: any kind), or None for a public route."""
+        if self.auth is None:
+            return None
+        if self.auth == "any":
+            return ()
+        return tuple(PrincipalKind(kind) for kind in self.auth.split("|"))
 
 
 @dataclass
@@ -90,7 +106,7 @@ class Api:
             path = e.path
             for name in _path_params(e.path):
                 path = path.replace(f"{{{name}}}", f"{{{name}:{ID_PATTERN}}}")
-            router.add_route(e.method, path, e.handler)
+            router.add_route(e.method, path, _declaring(e))
 
     def openapi(self, *, server_url: str) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
@@ -184,6 +200,19 @@ class Api:
         for code in sorted(codes):
             out[str(code)] = {"description": STATUS_TEXT[code], "content": error_content}
         return out
+
+
+def _declaring(e: Endpoint) -> Handler:
+    """The endpoint's handler, with the kinds of account it declares on the request."""
+    kinds = e.kinds
+    if kinds is None:
+        return e.handler
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        request[ROUTE_KINDS] = kinds
+        return await e.handler(request)
+
+    return handler
 
 
 def _path_params(path: str) -> list[str]:

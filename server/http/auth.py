@@ -18,6 +18,9 @@ SESSION_COOKIE = "homeline_session"
 CSRF_COOKIE = "homeline_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The kinds of account a route lets in, as its Endpoint declares them (`auth`, which the OpenAPI
+# document states): set on each request by `Api.mount`, read by `route_actor`. Empty: any kind.
+ROUTE_KINDS: web.RequestKey[tuple[PrincipalKind, ...]] = web.RequestKey("route_kinds")
 
 
 def request_token(request: web.Request) -> tuple[str | None, bool]:
@@ -44,6 +47,16 @@ async def authenticate(request: web.Request, *kinds: PrincipalKind) -> Principal
         # A different kind of account simply has no such resource.
         raise Forbidden("This needs a different kind of account.", code="wrong_account_kind")
     return active.principal
+
+
+async def route_actor(request: web.Request) -> Principal:
+    """The caller, if signed in as a kind of account the route's Endpoint declares: the
+    document's `auth` and the check are one declaration, so they cannot drift apart."""
+    kinds = request.get(ROUTE_KINDS)
+    if kinds is None:
+        # A programming error, not bad input: the route is documented as public.
+        raise RuntimeError(f"{request.method} {request.path}: its Endpoint declares no auth")
+    return await authenticate(request, *kinds)
 
 
 def session_response(request: web.Request, new: NewSession, *, bearer: bool) -> web.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
@@ -20,6 +21,18 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 # What the route table lets through as a `{name}` path segment: ASCII digits only (str.isdigit
 # would also take a superscript two or a fullwidth one), at most as many as MAX_ID has.
 ID_PATTERN = "[0-9]{1,19}"
+# The idempotency key of every request that spends money or creates something: the
+# `Idempotency-Key` header or the body's `client_id` field (socket.io events: the field alone).
+# Printable ASCII without spaces (UUIDs, ULIDs and the like), at most 100 characters: the
+# column that keeps it is 100 long.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+KEY_PATTERN = r"^[\x21-\x7e]{1,100}$"
+_KEY_RE = re.compile(KEY_PATTERN)
+# The one `client_id` type of every request shape; `idempotency_key` checks the value (with the
+# header), and the document states the same rule.
+ClientId = Annotated[
+    str, Field(min_length=1, max_length=100, json_schema_extra={"pattern": KEY_PATTERN})
+]
 UNPAIRED_SURROGATE = "Must be Unicode text (an unpaired surrogate is not a character)."
 M = TypeVar("M", bound=BaseModel)
 
@@ -178,6 +191,24 @@ def path_id(request: web.Request, name: str = "id") -> int:
     if not 1 <= value <= MAX_ID:
         raise NotFound("Not found.")
     return value
+
+
+def idempotency_key(request: web.Request | None, client_id: str | None) -> str:
+    """The request's idempotency key: the `Idempotency-Key` header or the body's `client_id`
+    (the same if both are sent), required. `request` None: a socket.io event, which has only
+    the field."""
+    header = request.headers.get(IDEMPOTENCY_HEADER) if request is not None else None
+    if header is not None and client_id is not None and header != client_id:
+        raise FieldErrors({"client_id": "Differs from the Idempotency-Key header; send one."})
+    key = header if header is not None else client_id
+    if key is None:
+        raise FieldErrors(
+            {"client_id": "Send an Idempotency-Key header or a client_id, new for each request."},
+            message="An idempotency key is required so that a retry never does anything twice.",
+        )
+    if not _KEY_RE.match(key):
+        raise FieldErrors({"client_id": "Use 1-100 visible ASCII characters, no spaces."})
+    return key
 
 
 def client_address(request: web.Request, *, trust_proxy: bool) -> str:

@@ -8,7 +8,7 @@ from server.appkeys import CONFIG, SERVICES
 from server.domain.signup import SignupForm
 from server.errors import BadRequest, DomainError, RateLimited
 from server.http.api import Endpoint
-from server.http.auth import authenticate
+from server.http.auth import route_actor
 from server.http.parsing import client_address, parse_json
 from server.http.schemas import (
     ActivateBody,
@@ -18,7 +18,6 @@ from server.http.schemas import (
     SignupBody,
 )
 from server.services import accounts
-from server.services.context import PrincipalKind
 
 ACCEPTED = {
     "status": "accepted",
@@ -117,7 +116,7 @@ async def reset_confirm(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request) -> web.Response:
-    principal = await authenticate(request, PrincipalKind.FAMILY)
+    principal = await route_actor(request)
     view = await accounts.access_account(request.app[SERVICES], account_id=principal.id)
     return web.json_response(
         {

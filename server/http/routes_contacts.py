@@ -7,14 +7,12 @@ from aiohttp import web
 from server.appkeys import SERVICES
 from server.domain.contacts import ContactAction
 from server.http.api import Endpoint, Handler
-from server.http.auth import authenticate
+from server.http.auth import route_actor
 from server.http.parsing import parse_json, parse_query, path_id
 from server.http.schemas import BlockBody, ContactListQuery, ContactRequestBody, UnblockBody
 from server.services import contacts
 from server.services.contact_views import ContactView, PrivilegeView
 from server.services.context import Principal, PrincipalKind
-
-F, R, S = PrincipalKind.FAMILY, PrincipalKind.RESIDENT, PrincipalKind.STAFF
 
 
 def contact_json(c: ContactView, viewer: Principal) -> dict[str, object]:
@@ -58,7 +56,7 @@ def privilege_json(p: PrivilegeView) -> dict[str, object]:
 
 async def request_contact(request: web.Request) -> web.Response:
     body = await parse_json(request, ContactRequestBody)
-    actor = await authenticate(request, F)
+    actor = await route_actor(request)
     view, created = await contacts.do_request_contact(
         request.app[SERVICES], actor, resident_id=body.resident_id, relationship=body.relationship
     )
@@ -67,23 +65,23 @@ async def request_contact(request: web.Request) -> web.Response:
 
 async def list_contacts(request: web.Request) -> web.Response:
     query = parse_query(request, ContactListQuery)
-    actor = await authenticate(request)
+    actor = await route_actor(request)
     found = await contacts.list_contacts(request.app[SERVICES], actor, status=query.status)
     return web.json_response({"contacts": [contact_json(c, actor) for c in found]})
 
 
 async def get_contact(request: web.Request) -> web.Response:
     contact_id = path_id(request)
-    actor = await authenticate(request)
+    actor = await route_actor(request)
     view = await contacts.access_contact(request.app[SERVICES], actor, contact_id=contact_id)
     return web.json_response(contact_json(view, actor))
 
 
-def _action(action: ContactAction, *kinds: PrincipalKind) -> Handler:
+def _action(action: ContactAction) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         contact_id = path_id(request)
         block = await parse_json(request, BlockBody) if action is ContactAction.BLOCK else None
-        actor = await authenticate(request, *kinds)
+        actor = await route_actor(request)
         view = await contacts.do_contact_action(
             request.app[SERVICES],
             actor,
@@ -101,7 +99,7 @@ def _action(action: ContactAction, *kinds: PrincipalKind) -> Handler:
 async def unblock_contact(request: web.Request) -> web.Response:
     contact_id = path_id(request)
     body = await parse_json(request, UnblockBody)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await contacts.do_unblock_contact(
         request.app[SERVICES], actor, contact_id=contact_id, reason=body.reason
     )
@@ -137,7 +135,7 @@ def endpoints() -> list[Endpoint]:
         Endpoint(
             "POST",
             "/api/v1/contacts/{id}/approve",
-            _action(ContactAction.APPROVE, R),
+            _action(ContactAction.APPROVE),
             "Resident approves a pending request",
             t,
             auth="resident",
@@ -146,7 +144,7 @@ def endpoints() -> list[Endpoint]:
         Endpoint(
             "POST",
             "/api/v1/contacts/{id}/deny",
-            _action(ContactAction.DENY, R),
+            _action(ContactAction.DENY),
             "Resident denies a pending request",
             t,
             auth="resident",
@@ -155,7 +153,7 @@ def endpoints() -> list[Endpoint]:
         Endpoint(
             "POST",
             "/api/v1/contacts/{id}/remove",
-            _action(ContactAction.REMOVE, F, R),
+            _action(ContactAction.REMOVE),
             "Either side removes the contact",
             t,
             auth="family|resident",
@@ -164,7 +162,7 @@ def endpoints() -> list[Endpoint]:
         Endpoint(
             "POST",
             "/api/v1/contacts/{id}/block",
-            _action(ContactAction.BLOCK, S),
+            _action(ContactAction.BLOCK),
             "Staff block a contact, with a reason and an optional last day `until` "
             "(YYYY-MM-DD, facility time; audited)",
             t,

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from aiohttp import web
-from pydantic import Field
 
 from server.appkeys import SERVICES
 from server.http.api import Endpoint
-from server.http.auth import authenticate
-from server.http.parsing import MAX_ID, Query, parse_query
-from server.services.events import MAX_PAGE, access_events
-
-
-class EventsQuery(Query):
-    since: Annotated[int, Field(ge=0, le=MAX_ID)] = 0
-    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = MAX_PAGE
+from server.http.auth import route_actor
+from server.http.parsing import parse_query
+from server.http.schemas import EventsQuery
+from server.services.events import access_events
 
 
 async def list_events(request: web.Request) -> web.Response:
     query = parse_query(request, EventsQuery)
-    actor = await authenticate(request)
+    actor = await route_actor(request)
     page = await access_events(
         request.app[SERVICES], recipient=actor.party, since=query.since, limit=query.limit
     )

@@ -6,11 +6,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.appkeys import SERVICES
-from server.errors import FieldErrors
 from server.http.api import Endpoint
-from server.http.auth import authenticate
-from server.http.parsing import parse_json, parse_query, path_id
-from server.http.routes_wallet import IDEMPOTENCY_HEADER, KEY_RE
+from server.http.auth import route_actor
+from server.http.parsing import idempotency_key, parse_json, parse_query, path_id
 from server.http.schemas_messages import (
     MESSAGE_JSON_BYTES,
     ContactQuery,
@@ -20,31 +18,13 @@ from server.http.schemas_messages import (
     MessageHistoryQuery,
 )
 from server.services import conversations, messages
-from server.services.context import PrincipalKind
 from server.services.message_views import message_json
-
-F, R = PrincipalKind.FAMILY, PrincipalKind.RESIDENT
-
-
-def message_key(header: str | None, client_id: str | None) -> str:
-    """The `Idempotency-Key` header or the body's `client_id` (the same if both are sent)."""
-    if header is not None and client_id is not None and header != client_id:
-        raise FieldErrors({"client_id": "Differs from the Idempotency-Key header; send one."})
-    key = header if header is not None else client_id
-    if key is None:
-        raise FieldErrors(
-            {"client_id": "Send an Idempotency-Key header or a client_id, new for each message."},
-            message="An idempotency key is required so that a retry never sends twice.",
-        )
-    if not KEY_RE.match(key):
-        raise FieldErrors({"client_id": "Use 1-100 visible ASCII characters, no spaces."})
-    return key
 
 
 async def send_message(request: web.Request) -> web.Response:
     body = await parse_json(request, MessageBody, limit=MESSAGE_JSON_BYTES)
-    key = message_key(request.headers.get(IDEMPOTENCY_HEADER), body.client_id)
-    actor = await authenticate(request, F, R)
+    key = idempotency_key(request, body.client_id)
+    actor = await route_actor(request)
     view, created = await messages.do_send_message(
         request.app[SERVICES], actor, contact_id=body.contact_id, body=body.body, client_id=key
     )
@@ -53,7 +33,7 @@ async def send_message(request: web.Request) -> web.Response:
 
 async def message_history(request: web.Request) -> web.Response:
     query = parse_query(request, MessageHistoryQuery)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     found = await messages.access_history(
         request.app[SERVICES],
         actor,
@@ -72,14 +52,14 @@ async def message_history(request: web.Request) -> web.Response:
 
 async def delete_message(request: web.Request) -> web.Response:
     message_id = path_id(request)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     await messages.do_delete_for_me(request.app[SERVICES], actor, message_id=message_id)
     return web.Response(status=204)
 
 
 async def message_quote(request: web.Request) -> web.Response:
     query = parse_query(request, ContactQuery)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     quote = await messages.access_quote(request.app[SERVICES], actor, contact_id=query.contact_id)
     return web.json_response(
         {
@@ -94,21 +74,17 @@ async def message_quote(request: web.Request) -> web.Response:
     )
 
 
-def read_json(result: conversations.ReadResult) -> dict[str, int]:
-    return {"contact_id": result.contact_id, "marked": result.marked, "unread": result.unread}
-
-
 async def mark_read(request: web.Request) -> web.Response:
     body = await parse_json(request, MarkReadBody)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     result = await conversations.do_mark_read(
         request.app[SERVICES], actor, contact_id=body.contact_id, up_to_id=body.up_to_id
     )
-    return web.json_response(read_json(result))
+    return web.json_response(conversations.read_json(result))
 
 
 async def unread_counts(request: web.Request) -> web.Response:
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     counts = await conversations.access_unread(request.app[SERVICES], actor)
     return web.json_response(
         {
@@ -120,7 +96,7 @@ async def unread_counts(request: web.Request) -> web.Response:
 
 async def export_conversation(request: web.Request) -> web.Response:
     query = parse_query(request, ExportQuery)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     export = await conversations.access_export(
         request.app[SERVICES], actor, contact_id=query.contact_id
     )

@@ -12,6 +12,7 @@ from server.http.auth import (
     clear_session_cookies,
     principal_json,
     request_token,
+    route_actor,
     session_response,
 )
 from server.http.parsing import client_address, parse_json
@@ -67,7 +68,7 @@ async def current(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    await authenticate(request)
+    await route_actor(request)
     token, _ = request_token(request)
     assert token is not None
     await sessions.do_logout(request.app[SERVICES], token=token)

@@ -9,10 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from server.appkeys import SERVICES
-from server.errors import FieldErrors
 from server.http.api import Endpoint
-from server.http.auth import authenticate
-from server.http.parsing import parse_json, parse_query, path_id
+from server.http.auth import route_actor
+from server.http.parsing import idempotency_key, parse_json, parse_query, path_id
 from server.http.schemas_support import (
     AccountSearchQuery,
     EndSessionsBody,
@@ -22,13 +21,9 @@ from server.http.schemas_support import (
     StatementPageQuery,
 )
 from server.services import refund_requests, refund_views, support
-from server.services.context import PrincipalKind
 from server.services.refund_requests import CareOrder
 from server.services.refund_views import CareKind, RequestStatus
 from server.services.sessions import do_end_family_sessions
-
-S = PrincipalKind.STAFF
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def family_json(f: support.FamilyView) -> dict[str, Any]:
@@ -135,23 +130,12 @@ def outcome_json(r: refund_views.RequestView) -> dict[str, Any]:
     }
 
 
-def _client_id(request: web.Request, body: RefundBody) -> str:
-    key = body.client_id or request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-    if not key:
-        raise FieldErrors(
-            {"client_id": "Send a client_id (or an Idempotency-Key header) so a retry is safe."}
-        )
-    if len(key) > 100 or "\x00" in key:
-        raise FieldErrors({"client_id": "Use at most 100 characters."})
-    return key
-
-
 # --- handlers ----------------------------------------------------------------------------
 
 
 async def search_accounts(request: web.Request) -> web.Response:
     query = parse_query(request, AccountSearchQuery)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     found = await support.search_families(
         request.app[SERVICES], actor, q=query.q, limit=query.limit
     )
@@ -160,7 +144,7 @@ async def search_accounts(request: web.Request) -> web.Response:
 
 async def get_account(request: web.Request) -> web.Response:
     family_id = path_id(request)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     detail = await support.view_family(request.app[SERVICES], actor, family_account_id=family_id)
     return web.json_response(detail_json(detail))
 
@@ -168,7 +152,7 @@ async def get_account(request: web.Request) -> web.Response:
 async def end_sessions(request: web.Request) -> web.Response:
     family_id = path_id(request)
     body = await parse_json(request, EndSessionsBody)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     count = await do_end_family_sessions(
         request.app[SERVICES], actor, family_account_id=family_id, reason=body.reason
     )
@@ -178,7 +162,7 @@ async def end_sessions(request: web.Request) -> web.Response:
 async def get_statement(request: web.Request) -> web.Response:
     family_id = path_id(request)
     query = parse_query(request, StatementPageQuery)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     lines = await support.family_statement(
         request.app[SERVICES],
         actor,
@@ -204,16 +188,16 @@ async def issue_refund(request: web.Request) -> web.Response:
         amount_cents=body.amount_cents,
         reason=body.reason,
         charge_id=body.charge_id,
-        client_id=_client_id(request, body),
+        client_id=idempotency_key(request, body.client_id),
     )
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await refund_requests.do_request(request.app[SERVICES], actor, order=order)
     return web.json_response(outcome_json(view), status=201 if view.done else 202)
 
 
 async def list_refunds(request: web.Request) -> web.Response:
     query = parse_query(request, RefundListQuery)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     found = await refund_views.list_requests(
         request.app[SERVICES],
         actor,
@@ -233,14 +217,14 @@ async def list_refunds(request: web.Request) -> web.Response:
 
 async def get_refund(request: web.Request) -> web.Response:
     request_id = path_id(request)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await refund_requests.access_request(request.app[SERVICES], actor, request_id=request_id)
     return web.json_response(request_json(view))
 
 
 async def approve_refund(request: web.Request) -> web.Response:
     request_id = path_id(request)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await refund_requests.do_approve(request.app[SERVICES], actor, request_id=request_id)
     return web.json_response(request_json(view))
 
@@ -248,7 +232,7 @@ async def approve_refund(request: web.Request) -> web.Response:
 async def reject_refund(request: web.Request) -> web.Response:
     request_id = path_id(request)
     body = await parse_json(request, RejectBody)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     view = await refund_requests.do_reject(
         request.app[SERVICES], actor, request_id=request_id, reason=body.reason
     )

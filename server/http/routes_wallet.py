@@ -5,137 +5,33 @@ from __future__ import annotations
 
 import csv
 import io
-import re
-from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from aiohttp import web
-from pydantic import ConfigDict, Field, StringConstraints, field_validator
-from pydantic.config import JsonDict
 
 from server.appkeys import SERVICES
 from server.domain.ledger import AccountKind
-from server.domain.money import MAX_CENTS
 from server.domain.tariff import Channel
-from server.errors import FieldErrors
 from server.http.api import Endpoint
-from server.http.auth import authenticate
-from server.http.openapi_schema import require_in_schema
-from server.http.parsing import Body, Id, Query, parse_json, parse_query
+from server.http.auth import route_actor
+from server.http.parsing import idempotency_key, parse_json, parse_query
+from server.http.schemas_wallet import (
+    DepositBody,
+    PpcAccount,
+    QuoteBody,
+    ResidentAccount,
+    StaffDepositBody,
+    StatementQuery,
+    TrustAccount,
+    WalletAccount,
+)
 from server.services import deposits, wallet
 from server.services.context import PrincipalKind
 from server.services.deposit_accounts import AccountSpec, AccountType
 from server.services.ledger import StatementLine
 
-F, R, S = PrincipalKind.FAMILY, PrincipalKind.RESIDENT, PrincipalKind.STAFF
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-# Printable ASCII without spaces: UUIDs, ULIDs and the like.
-KEY_PATTERN = r"^[\x21-\x7e]{1,100}$"
-KEY_RE = re.compile(KEY_PATTERN)
+F = PrincipalKind.FAMILY
 CSV_MAX_LINES = 10_000
-
-# --- request shapes -----------------------------------------------------------------------
-
-Cents = Annotated[int, Field(ge=1, le=MAX_CENTS)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-# Checked by `idempotency_key` (with the header); the document states the same rule.
-ClientId = Annotated[
-    str, Field(min_length=1, max_length=100, json_schema_extra={"pattern": KEY_PATTERN})
-]
-
-
-class WalletAccount(Body):
-    """The caller's own wallet (staff: the wallet of `family_account_id`)."""
-
-    type: Literal["wallet"]
-
-
-class ResidentAccount(Body):
-    """A resident's wallet or PIN Debit account (families: needs an approved contact)."""
-
-    type: Literal["resident_wallet", "pin_debit"]
-    resident_id: Id
-
-
-class PpcAccount(Body):
-    """A family member's Prepaid Collect account for one phone number (US if no +code)."""
-
-    type: Literal["ppc"]
-    phone: Annotated[str, Field(min_length=1, max_length=32)]
-
-
-class TrustAccount(Body):
-    """A resident's trust account, identified by facility, number and name."""
-
-    type: Literal["trust"]
-    facility_id: Id
-    resident_number: Annotated[str, Field(min_length=1, max_length=32)]
-    first_name: Name
-    last_name: Name
-
-
-DepositAccount = Annotated[
-    WalletAccount | ResidentAccount | PpcAccount | TrustAccount, Field(discriminator="type")
-]
-
-
-class QuoteBody(Body):
-    account: DepositAccount
-    amount_cents: Cents
-    channel: Literal["online", "kiosk", "phone", "operator", "mail"] = "online"
-
-
-class DepositBody(Body):
-    model_config = ConfigDict(json_schema_extra=require_in_schema("client_id"))
-
-    account: DepositAccount
-    amount_cents: Cents
-    channel: Literal["online", "kiosk", "phone"] = "online"
-    payment_token: Annotated[str, Field(min_length=1, max_length=200)]
-    client_id: ClientId | None = None
-
-
-class StaffDepositBody(Body):
-    model_config = ConfigDict(json_schema_extra=require_in_schema("client_id"))
-
-    account: DepositAccount
-    family_account_id: Id | None = None  # whose wallet or PPC account
-    amount_cents: Cents
-    channel: Literal["operator", "mail"]
-    reference: Name  # the money order or call reference number
-    client_id: ClientId | None = None
-
-
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-# What `StatementQuery._day` takes, as the document states it (with the date format).
-STATEMENT_DAY: JsonDict = {"pattern": "^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}$"}
-
-
-class StatementQuery(Query):
-    account_id: Id | None = None
-    before: Id | None = None
-    from_: date | None = Field(default=None, alias="from", json_schema_extra=STATEMENT_DAY)
-    to: date | None = Field(default=None, json_schema_extra=STATEMENT_DAY)
-    limit: Annotated[int, Field(ge=1, le=wallet.MAX_PAGE)] | None = None
-    format: Literal["json", "csv"] = "json"
-
-    @field_validator("from_", "to", mode="before")
-    @classmethod
-    def _day(cls, value: Any) -> Any:
-        # Only YYYY-MM-DD: pydantic would also take timestamps and other spellings.
-        if value is None:
-            return None
-        if not isinstance(value, str) or not DATE_RE.match(value):
-            raise ValueError("Use a date such as 2026-11-18.")
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            raise ValueError("Use a real date such as 2026-11-18.") from None
-        if not 1970 <= day.year <= 2999:
-            raise ValueError("Use a date between 1970 and 2999.")
-        return day
 
 
 def _spec(account: WalletAccount | ResidentAccount | PpcAccount | TrustAccount) -> AccountSpec:
@@ -153,22 +49,6 @@ def _spec(account: WalletAccount | ResidentAccount | PpcAccount | TrustAccount) 
             last_name=account.last_name,
         )
     return AccountSpec(kind)
-
-
-def idempotency_key(request: web.Request, client_id: str | None) -> str:
-    """The `Idempotency-Key` header or the body's `client_id` (the same if both are sent)."""
-    header = request.headers.get(IDEMPOTENCY_HEADER)
-    if header is not None and client_id is not None and header != client_id:
-        raise FieldErrors({"client_id": "Differs from the Idempotency-Key header; send one."})
-    key = header if header is not None else client_id
-    if key is None:
-        raise FieldErrors(
-            {"client_id": "Send an Idempotency-Key header or a client_id, new for each payment."},
-            message="An idempotency key is required for anything that moves money.",
-        )
-    if not KEY_RE.match(key):
-        raise FieldErrors({"client_id": "Use 1-100 visible ASCII characters, no spaces."})
-    return key
 
 
 # --- answers ------------------------------------------------------------------------------
@@ -269,14 +149,14 @@ def statement_csv(page: wallet.StatementPage) -> str:
 
 
 async def get_wallet(request: web.Request) -> web.Response:
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     view = await wallet.access_wallet(request.app[SERVICES], actor)
     return web.json_response(wallet_json(view))
 
 
 async def get_statement(request: web.Request) -> web.Response:
     query = parse_query(request, StatementQuery)
-    actor = await authenticate(request, F, R)
+    actor = await route_actor(request)
     as_csv = query.format == "csv"
     page = await wallet.access_statement(
         request.app[SERVICES],
@@ -309,7 +189,7 @@ async def get_statement(request: web.Request) -> web.Response:
 
 async def quote_deposit(request: web.Request) -> web.Response:
     body = await parse_json(request, QuoteBody)
-    actor = await authenticate(request, F)
+    actor = await route_actor(request)
     quote = await deposits.check_deposit(
         request.app[SERVICES],
         actor,
@@ -323,7 +203,7 @@ async def quote_deposit(request: web.Request) -> web.Response:
 async def make_deposit(request: web.Request) -> web.Response:
     body = await parse_json(request, DepositBody)
     key = idempotency_key(request, body.client_id)
-    actor = await authenticate(request, F)
+    actor = await route_actor(request)
     receipt = await deposits.do_gateway_deposit(
         request.app[SERVICES],
         actor,
@@ -339,7 +219,7 @@ async def make_deposit(request: web.Request) -> web.Response:
 async def record_deposit(request: web.Request) -> web.Response:
     body = await parse_json(request, StaffDepositBody)
     key = idempotency_key(request, body.client_id)
-    actor = await authenticate(request, S)
+    actor = await route_actor(request)
     receipt = await deposits.do_record_deposit(
         request.app[SERVICES],
         actor,

@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, StringConstraints
 
-from server.http.parsing import Body, Id, Query
+from server.http.parsing import MAX_ID, Body, Id, Query
+from server.services.events import MAX_PAGE as MAX_EVENTS_PAGE
 
 Text = Annotated[str, Field(max_length=1000)]
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -115,3 +116,8 @@ class BlockBody(Body):
 
 class UnblockBody(Body):
     reason: BlockReason
+
+
+class EventsQuery(Query):
+    since: Annotated[int, Field(ge=0, le=MAX_ID)] = 0
+    limit: Annotated[int, Field(ge=1, le=MAX_EVENTS_PAGE)] = MAX_EVENTS_PAGE

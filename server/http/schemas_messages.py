@@ -8,13 +8,7 @@ from pydantic import ConfigDict, Field
 
 from server.domain.messages import MAX_BODY_CHARS
 from server.http.openapi_schema import NOT_BLANK, require_in_schema
-from server.http.parsing import Body, Id, Query
-from server.http.routes_wallet import KEY_PATTERN
-
-# Checked by `message_key` (with the header); the document states the same rule.
-ClientId = Annotated[
-    str, Field(min_length=1, max_length=100, json_schema_extra={"pattern": KEY_PATTERN})
-]
+from server.http.parsing import Body, ClientId, Id, Query
 
 # 30,000 code points, each at most 12 bytes of JSON (an escaped surrogate pair), plus room for
 # the other fields: the body's own length rule is the domain's (server/domain/messages.py).

@@ -9,10 +9,9 @@ from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, StringCo
 
 from server.domain.money import MAX_CENTS
 from server.http.openapi_schema import require_in_schema
-from server.http.parsing import Body, Id, Query
+from server.http.parsing import Body, ClientId, Id, Query
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
-ClientId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 PageSize = Annotated[int, Field(ge=1, le=200)]
 
 

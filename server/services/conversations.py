@@ -34,6 +34,11 @@ class ReadResult:
     unread: int
 
 
+def read_json(result: ReadResult) -> dict[str, int]:
+    """A read receipt's answer, the same over HTTP and the socket."""
+    return {"contact_id": result.contact_id, "marked": result.marked, "unread": result.unread}
+
+
 def _unread(party: Party) -> ColumnElement[bool]:
     return and_(
         Message.recipient_kind == party.kind,

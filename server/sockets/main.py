@@ -9,10 +9,10 @@ from aiohttp import web
 
 from server.appkeys import METRICS
 from server.errors import FieldErrors
-from server.http.routes_messages import message_key, read_json
+from server.http.parsing import idempotency_key
 from server.http.schemas_messages import MarkReadBody, MessageBody
 from server.services.context import Principal
-from server.services.conversations import do_mark_read
+from server.services.conversations import do_mark_read, read_json
 from server.services.events import access_events, do_ack
 from server.services.message_views import message_json
 from server.services.messages import do_send_message
@@ -65,7 +65,7 @@ class MainNamespace(SessionNamespace):
         """`message:send {contact_id, body, client_id}` -> the stored message (the first one,
         on a retry with the same client_id) or `{error}`."""
         body = MessageBody.model_validate(_body(data))
-        key = message_key(None, body.client_id)
+        key = idempotency_key(None, body.client_id)
         view, _ = await do_send_message(
             self.svc, actor, contact_id=body.contact_id, body=body.body, client_id=key
         )
