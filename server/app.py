@@ -128,12 +128,9 @@ def create_app(
     )
     # Timed work, each job due at a time read from the clock and claimed from the database
     # (a wing adds its own here: a visit's block end, reminders, unsent uploads).
-    for job in _core_jobs(app):
+    for job in _core_jobs(app, sockets):
         scheduler.add(job)
     app.cleanup_ctx.append(_scheduling(scheduler))
-    app.cleanup_ctx.append(
-        _background("socket-sessions", lambda app, stop: sockets.sweep(app[SERVICES], stop))
-    )
     if relay is not None:
         app.cleanup_ctx.append(_closing(relay))
         app.cleanup_ctx.append(
@@ -215,7 +212,7 @@ def _mailer(config: Config, clock: Clock) -> Mailer:
     return OutboxMailer(config.outbox_dir, clock)
 
 
-def _core_jobs(app: web.Application) -> list[Job]:
+def _core_jobs(app: web.Application, sockets: SocketSessions) -> list[Job]:
     """The core's timed work. Services are built when the app starts, hence the lookups."""
 
     def svc() -> Services:
@@ -228,6 +225,12 @@ def _core_jobs(app: web.Application) -> list[Job]:
             "expired-sessions",
             lambda: next_session_expiry(svc()),
             lambda: do_purge_expired_sessions(svc()),
+        ),
+        # This process's sockets of sessions that ran out (their ends are known in memory).
+        Job(
+            "socket-sessions",
+            lambda: sockets.next_due(svc().clock.now()),
+            lambda: sockets.sweep(svc()),
         ),
     ]
 

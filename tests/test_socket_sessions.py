@@ -34,6 +34,7 @@ from tests.story import (
     log_in,
     need_service,
     reset_token,
+    settled,
 )
 
 ORIGIN = "http://127.0.0.1:8080"
@@ -236,7 +237,7 @@ async def test_session_used_on_the_socket_stays_alive_past_the_idle_time(
     answer = await jane.call("message:read", {"contact_id": 1, "up_to_id": 1})
     assert answer["error"]["code"] == "not_found"  # used, though it found nothing to read
     clock.advance(seconds=120)
-    await asyncio.sleep(0.6)  # a sweep has run since (it runs every half second)
+    await settled(app_client)  # the scheduler's sweep has run since the clock moved
     assert jane.client.connected
     assert (await app_client.get("/api/v1/wallet", headers=family.headers)).status == 200
 

@@ -94,7 +94,7 @@ async def test_a_held_message_and_its_decision_reach_the_facilitys_consoles_live
     await fund(services, family_wallet(family.id), 500)
     await set_policy(app_client, facility_admin, world.facility_id, incoming=REVIEW_ALL)
     _, mine = await console(consoles, app_client, reviewer)
-    _, theirs = await console(consoles, app_client, other_facility_admin)
+    other, theirs = await console(consoles, app_client, other_facility_admin)
 
     status, sent = await send(app_client, family, contact_id, "Please check this", "live-1")
     assert status == 201 and sent["status"] == "pending_review"
@@ -121,7 +121,10 @@ async def test_a_held_message_and_its_decision_reach_the_facilitys_consoles_live
         "review.decided",
         {"id": sent["id"], "status": "rejected", "by": "Admin"},
     )
-    await asyncio.sleep(0.2)
+    # A barrier, not a sleep: the decision was pushed before `mine` heard it, and the other
+    # console's answer to a call of its own comes after anything pushed to it before.
+    answer = await other.call("barrier", {}, namespace="/staff", timeout=WAIT)
+    assert answer["error"]["code"] == "unknown_event"
     assert theirs.empty(), "another facility's console hears nothing"
 
 

@@ -6,13 +6,14 @@ ends in one of two ways, and both disconnect its sockets in every namespace, on 
 - **it is ended** (log out, password reset, customer care): the transaction that deletes the
   session row leaves a `SessionEnded` for after its commit; the notifier disconnects this
   process's sockets of it and tells the other processes through Redis (`SessionEndRelay`);
-- **it runs out** (idle or absolute lifetime): the sweep wakes every half second, and
-  re-checks in the database each session whose end has come (on the injected clock; its end
-  moves if it was used meanwhile, on any process).
+- **it runs out** (idle or absolute lifetime): the sweep, a job of the scheduler
+  (server/scheduler.py, registered in server/app.py), is due at the earliest end of this
+  process's sessions on the injected clock, and re-checks in the database each session whose
+  end has come (its end moves if it was used meanwhile, on any process).
 
 A lost Redis message (an outage) is made up by the sweep re-checking every session of this
 process every `FULL_RECHECK_SECONDS`; until then the namespaces' own check at every event
-(`base.py`) refuses any work from an ended session.
+(`base.py`) refuses any work from an ended session, and makes a sweep due at once.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import socketio
 from redis.asyncio import Redis
@@ -35,7 +35,6 @@ from server.services.sessions import access_session_ends
 
 log = logging.getLogger("homeline.socket")
 
-SWEEP_SECONDS = 0.5
 # How often the relay's listener looks at `stop` between messages: a shutdown waits for it.
 RELAY_POLL_SECONDS = 0.1
 FULL_RECHECK_SECONDS = 30.0
@@ -47,6 +46,7 @@ class SocketSessions:
 
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self._sio = sio
+        self._last_full: datetime | None = None
         self._sockets: dict[str, set[tuple[str, str]]] = {}  # token hash -> {(sid, namespace)}
         self._session_of: dict[tuple[str, str], str] = {}
         self._ends_at: dict[str, datetime] = {}
@@ -76,7 +76,19 @@ class SocketSessions:
     def recheck_soon(self, token_hash: str) -> None:
         """An event found the session ended: let the next sweep disconnect its sockets."""
         if token_hash in self._sockets:
+            # Due at once, found by the scheduler's next pass (within a second); not a wake-up,
+            # so that the client still gets its answers to events already on their way.
             self._recheck.add(token_hash)
+
+    async def next_due(self, now: datetime) -> datetime | None:
+        """When the sweep is next due: at once for a session an event found ended, else the
+        earliest end of a session with sockets here, or the next full re-check."""
+        if not self._sockets:
+            return None
+        if self._recheck & self._sockets.keys():
+            return now
+        full = (self._last_full or now) + timedelta(seconds=FULL_RECHECK_SECONDS)
+        return min([full, *self._ends_at.values()])
 
     def due(self, now: datetime, *, everything: bool) -> list[str]:
         if everything:
@@ -107,26 +119,24 @@ class SocketSessions:
                 # The namespace's disconnect handler removes it; make sure even if it did not run.
                 self.remove(sid=sid, namespace=namespace)
 
-    async def sweep(self, svc: Services, stop: asyncio.Event) -> None:
-        """Disconnect the sockets of sessions that have run out, until `stop` is set."""
-        last_full = time.monotonic()
-        while not stop.is_set():
-            try:
-                everything = time.monotonic() - last_full >= FULL_RECHECK_SECONDS
-                if everything:
-                    last_full = time.monotonic()
-                due = self.due(svc.clock.now(), everything=everything)
-                if due:
-                    live = await access_session_ends(svc, token_hashes=due)
-                    for token_hash, ends_at in live.items():
-                        self.still_live(token_hash, ends_at=ends_at)
-                    await self.disconnect(
-                        SessionEnded(h, reason="expired") for h in due if h not in live
-                    )
-            except Exception:
-                log.exception("socket session sweep failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), SWEEP_SECONDS)
+    async def sweep(self, svc: Services) -> int:
+        """Disconnect the sockets of sessions that have run out (one pass, the scheduler's
+        job); how many sessions ended."""
+        now = svc.clock.now()
+        if self._last_full is None:
+            self._last_full = now
+        everything = now - self._last_full >= timedelta(seconds=FULL_RECHECK_SECONDS)
+        if everything:
+            self._last_full = now
+        due = self.due(now, everything=everything)
+        if not due:
+            return 0
+        live = await access_session_ends(svc, token_hashes=due)
+        for token_hash, ends_at in live.items():
+            self.still_live(token_hash, ends_at=ends_at)
+        ended = [SessionEnded(h, reason="expired") for h in due if h not in live]
+        await self.disconnect(ended)
+        return len(ended)
 
 
 class SessionEndRelay:

@@ -123,5 +123,6 @@ def new_context(
 
 def _expected_console_error(text: str) -> bool:
     # The browser logs every non-2xx fetch; the tests provoke some on purpose (a 422 from
-    # sign-up). Those are answers, not page bugs.
-    return "Failed to load resource" in text
+    # sign-up). Those are answers, not page bugs. Likewise a reconnect attempt while a test
+    # has taken the context offline on purpose (Chromium logs the websocket's failure itself).
+    return "Failed to load resource" in text or "net::ERR_INTERNET_DISCONNECTED" in text
