@@ -4,7 +4,6 @@ and reports."""
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -35,7 +34,7 @@ from server.http.openapi_schema import (
     stripped_length_pattern,
     stripped_pattern,
 )
-from server.http.parsing import Body, Id, Query
+from server.http.parsing import Body, Id, Query, calendar_day
 from server.http.schemas import BlockReason, OptionalDate
 from server.http.schemas_support import DateTime, PageSize
 
@@ -283,20 +282,8 @@ class AuditQuery(Query):
     format: Literal["json", "csv"] = "json"
 
 
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
 def _day(value: Any) -> Any:
-    # Only YYYY-MM-DD: pydantic would also take timestamps and other spellings.
-    if not isinstance(value, str) or not DATE_RE.match(value):
-        raise ValueError("Use a date such as 2026-11-18.")
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise ValueError("Use a real date such as 2026-11-18.") from None
-    if not 2000 <= day.year <= 2999:
-        raise ValueError("Use a date between 2000 and 2999.")
-    return day
+    return calendar_day(value, first_year=2000)
 
 
 Day = Annotated[date, BeforeValidator(_day)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
@@ -220,3 +221,20 @@ def client_address(request: web.Request, *, trust_proxy: bool) -> str:
     if trust_proxy and forwarded:
         return forwarded.split(",")[-1].strip() or peer
     return peer
+
+
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def calendar_day(value: Any, *, first_year: int) -> Any:
+    """A date written as YYYY-MM-DD only (pydantic would also take timestamps and other
+    spellings), from `first_year` to 2999; a non-string is left for pydantic to refuse."""
+    if not isinstance(value, str) or not DAY_RE.match(value):
+        raise ValueError("Use a date such as 2026-11-18.")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("Use a real date such as 2026-11-18.") from None
+    if not first_year <= day.year <= 2999:
+        raise ValueError(f"Use a date between {first_year} and 2999.")
+    return day

@@ -3,7 +3,6 @@ deposit goes to), staff-recorded deposits, statements."""
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -12,7 +11,7 @@ from pydantic.config import JsonDict
 
 from server.domain.money import MAX_CENTS
 from server.http.openapi_schema import require_in_schema
-from server.http.parsing import Body, ClientId, Id, Query
+from server.http.parsing import Body, ClientId, Id, Query, calendar_day
 from server.services.wallet import MAX_PAGE
 
 Cents = Annotated[int, Field(ge=1, le=MAX_CENTS)]
@@ -81,9 +80,6 @@ class StaffDepositBody(Body):
     client_id: ClientId | None = None
 
 
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
 # What `StatementQuery._day` takes, as the document states it (with the date format).
 STATEMENT_DAY: JsonDict = {"pattern": "^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}$"}
 
@@ -99,15 +95,4 @@ class StatementQuery(Query):
     @field_validator("from_", "to", mode="before")
     @classmethod
     def _day(cls, value: Any) -> Any:
-        # Only YYYY-MM-DD: pydantic would also take timestamps and other spellings.
-        if value is None:
-            return None
-        if not isinstance(value, str) or not DATE_RE.match(value):
-            raise ValueError("Use a date such as 2026-11-18.")
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            raise ValueError("Use a real date such as 2026-11-18.") from None
-        if not 1970 <= day.year <= 2999:
-            raise ValueError("Use a date between 1970 and 2999.")
-        return day
+        return None if value is None else calendar_day(value, first_year=1970)
