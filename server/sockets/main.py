@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server.appkeys import METRICS
+from server.domain.rooms import MAIN_NAMESPACE
 from server.errors import FieldErrors
 from server.http.parsing import idempotency_key
 from server.http.schemas_messages import MarkReadBody, MessageBody
@@ -36,7 +37,7 @@ def _body(data: Any) -> dict[str, Any]:
 
 class MainNamespace(SessionNamespace):
     def __init__(self, app: web.Application, *, sessions: SocketSessions) -> None:
-        super().__init__("/", services=services_of(app), sessions=sessions)
+        super().__init__(MAIN_NAMESPACE, services=services_of(app), sessions=sessions)
         self._app = app
 
     async def admit(self, sid: str, principal: Principal, auth: Any) -> list[str]:
