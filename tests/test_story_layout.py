@@ -1,5 +1,5 @@
-"""Test modules share their actors and scenes through tests/story.py, never by importing one
-another: what a test module defines is its own."""
+"""Test modules share their actors and scenes through the tests/story package, never by
+importing one another: what a test module defines is its own."""
 
 from __future__ import annotations
 
@@ -37,4 +37,4 @@ def test_no_test_module_imports_another() -> None:
         for path in importers
         if (modules := imported_test_modules(path))
     }
-    assert found == {}, "share helpers through tests/story.py instead"
+    assert found == {}, "share helpers through tests/story/ instead"
