@@ -28,10 +28,17 @@ def serve(
     clock: FrozenClock,
     mailer: RecordingMailer,
 ) -> Callable[..., Awaitable[Client]]:
+    started: list[Client] = []
+
     async def start(**settings: Any) -> Client:
+        # The app started before in this test stops first: its scheduler reads the tables that
+        # resetting the schema drops (on PostgreSQL the two would deadlock).
+        for client in started:
+            await client.close()
         await reset_schema(config.database_url)
         app = create_app(config.with_(**settings), clock=clock, mailer=mailer, hasher=FAST_HASHER)
-        return await aiohttp_client(app)
+        started.append(await aiohttp_client(app))
+        return started[-1]
 
     return start
 
