@@ -12,7 +12,10 @@ The guards run in this order, cheapest first, each failure with its own code and
 4. the pixels (`check_pixels`) from the width and height in the header, before decoding, so a
    small file that would inflate into gigabytes is refused (422 `too_many_pixels`);
 5. the decoder (`check_decoded_format` with Pillow's format name; a file that does not decode
-   is `Undecodable`, 422 `undecodable`).
+   is `Undecodable`, 422 `undecodable`; an empty one `EmptyPhoto`, 422 `empty_file`);
+6. the worker (media/services/photo_pipeline.py): a photo whose worker runs out of memory or
+   dies on it is `UnprocessablePhoto` (422 `unprocessable_image`); when too many photos wait
+   for a worker, `PhotoPipelineBusy` (503 `busy`).
 
 A photo is then rebuilt from its pixels at `fit(..., DISPLAY_LONG_SIDE)` and
 `fit(..., THUMBNAIL_LONG_SIDE)`, never larger than it came. HEIC is not accepted yet: DESIGN.md
@@ -75,6 +78,26 @@ class Undecodable(DomainError):
     code = "undecodable"
 
 
+class EmptyPhoto(Undecodable):
+    """Zero bytes: nothing to decode, said in so many words."""
+
+    code = "empty_file"
+
+
+class UnprocessablePhoto(DomainError):
+    """The photo passed every check but its worker ran out of memory or died on it (twice)."""
+
+    status = 422
+    code = "unprocessable_image"
+
+
+class PhotoPipelineBusy(DomainError):
+    """Too many photos are waiting for a worker, or the pipeline is not running: try later."""
+
+    status = 503
+    code = "busy"
+
+
 def read_limit(cap: int = MAX_PHOTO_BYTES) -> int:
     """How many bytes to read of an upload capped at `cap`: one more, so that reading
     `cap + 1` bytes proves the upload too large without reading the rest."""
@@ -85,11 +108,11 @@ def read_limit(cap: int = MAX_PHOTO_BYTES) -> int:
 
 def check_size(size: int, *, cap: int = MAX_PHOTO_BYTES) -> int:
     """`size` (bytes read, at most `read_limit(cap)`) if it is within the cap; an empty
-    upload is `Undecodable`, more than the cap `PhotoTooLarge`."""
+    upload is `EmptyPhoto` (an `Undecodable`), more than the cap `PhotoTooLarge`."""
     if size > cap:
         raise PhotoTooLarge(f"A photo can be at most {_mib(cap)}.")
     if size <= 0:
-        raise Undecodable("The file is empty.")
+        raise EmptyPhoto("The file is empty.")
     return size
 
 
