@@ -48,10 +48,27 @@ class Config:
     # The bearer token Prometheus sends for /metrics. Unset: /metrics answers only a caller
     # on this machine's loopback that did not come through a proxy (see server/http/metrics.py).
     metrics_token: str | None = None
+    # Blobs (photos, recordings): "local" keeps them under var/blobs; "s3" in an S3-compatible
+    # bucket that every machine of the installation shares (media/storage/s3.py).
+    blob_store: str = "local"
+    s3_endpoint_url: str | None = None  # unset: AWS itself
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None  # unset (both): the AWS default credential chain
+    s3_secret_access_key: str | None = None
+    s3_prefix: str = ""
+    # Bounded so that an unreachable store is a quick 503, never a hung request.
+    s3_connect_timeout: float = 5.0
+    s3_read_timeout: float = 30.0
+    s3_max_attempts: int = 3
 
     @property
     def outbox_dir(self) -> Path:
         return self.var_dir / "outbox"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.var_dir / "blobs"
 
     @property
     def origins(self) -> tuple[str, ...]:
@@ -103,6 +120,16 @@ class Config:
             payment_gateway=e.get("PAYMENT_GATEWAY", "sandbox"),
             allow_sandbox_payments=e.get("ALLOW_SANDBOX_PAYMENTS", "0") == "1",
             metrics_token=e.get("METRICS_TOKEN") or None,
+            blob_store=e.get("BLOB_STORE") or defaults.blob_store,
+            s3_endpoint_url=e.get("S3_ENDPOINT_URL") or None,
+            s3_bucket=e.get("S3_BUCKET") or None,
+            s3_region=e.get("S3_REGION") or defaults.s3_region,
+            s3_access_key_id=e.get("S3_ACCESS_KEY_ID") or None,
+            s3_secret_access_key=e.get("S3_SECRET_ACCESS_KEY") or None,
+            s3_prefix=e.get("S3_PREFIX", defaults.s3_prefix),
+            s3_connect_timeout=float(e.get("S3_CONNECT_TIMEOUT", str(defaults.s3_connect_timeout))),
+            s3_read_timeout=float(e.get("S3_READ_TIMEOUT", str(defaults.s3_read_timeout))),
+            s3_max_attempts=int(e.get("S3_MAX_ATTEMPTS", str(defaults.s3_max_attempts))),
         )
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures: the real app on SQLite in a temporary folder (and on PostgreSQL when
-TEST_DATABASE_URL is set), an injected clock, a recording mailer, and named actors."""
+TEST_DATABASE_URL is set), an injected clock, a recording mailer, named actors, and an
+S3-compatible server on loopback for the blob store."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from hypothesis import settings
 from sqlalchemy import text
 
+from media.storage.s3 import S3BlobStore
 from server.app import create_app
 from server.config import Config
 from server.services.context import Services, StaffRole
@@ -26,10 +28,12 @@ from tests.story import (
     START,
     TEST_DATABASE_URL,
     Actor,
+    S3Server,
     World,
     log_in,
     need_service,
     reset_schema,
+    running_s3_server,
     sign_up_and_activate,
     staff_sign_in,
 )
@@ -203,3 +207,21 @@ async def sio() -> AsyncIterator[socketio.AsyncClient]:
         yield client
     finally:
         await client.disconnect()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 on loopback for the whole run (a skip without moto, a failure in CI)."""
+    with running_s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+async def s3_store(s3_server: S3Server) -> AsyncIterator[S3BlobStore]:
+    """A started S3 blob store on a bucket of its own."""
+    store = s3_server.store(await s3_server.new_bucket())
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.close()

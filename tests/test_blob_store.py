@@ -1,5 +1,8 @@
-"""The local blob store on a real folder: keys, sharding, atomic writes, streaming, and keys
-that try to leave the root."""
+"""The blob store's contract on both stores (the `store` fixture: a real folder, and a bucket
+on moto's S3 on loopback, see tests/story/blobs.py): put, get, stream, exists, delete, the
+same bytes stored once, and keys that try to leave the root. Then the local store's own
+promises: sharding, atomic writes, nothing left behind. tests/test_blob_store_s3.py has the
+S3 store's own (a missing bucket, a store that is down or hangs, large blobs)."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from media.storage.blobs import (
     check_key,
     key_for,
 )
+from tests.story import stored_names
 
 # path_for only computes a path; nothing is written under this root.
 NOWHERE = LocalBlobStore(Path(__file__).parent)
@@ -31,16 +35,25 @@ def files_under(root: Path) -> list[Path]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> LocalBlobStore:
+def local_store(tmp_path: Path) -> LocalBlobStore:
     return LocalBlobStore(tmp_path / "blobs")
 
 
-def test_local_store_is_a_blob_store(store: LocalBlobStore) -> None:
-    blob_store: BlobStore = store
-    assert blob_store is store
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, local_store: LocalBlobStore) -> BlobStore:
+    """Each test of the contract runs on local disk and on S3 (moto on loopback)."""
+    if request.param == "local":
+        return local_store
+    s3_store: BlobStore = request.getfixturevalue("s3_store")
+    return s3_store
 
 
-async def test_put_get_exists_delete(store: LocalBlobStore) -> None:
+def test_local_store_is_a_blob_store(local_store: LocalBlobStore) -> None:
+    blob_store: BlobStore = local_store
+    assert blob_store is local_store
+
+
+async def test_put_get_exists_delete(store: BlobStore) -> None:
     assert not await store.exists("photos/a.jpg")
     await store.put("photos/a.jpg", b"\xff\xd8\xffpixels")
     assert await store.exists("photos/a.jpg")
@@ -52,20 +65,21 @@ async def test_put_get_exists_delete(store: LocalBlobStore) -> None:
         await store.get("photos/a.jpg")
 
 
-async def test_put_replaces_the_blob_whole(store: LocalBlobStore) -> None:
+async def test_put_replaces_the_blob_whole(store: BlobStore) -> None:
     await store.put("k", b"old bytes, longer than the new")
     await store.put("k", b"new")
     assert await store.get("k") == b"new"
-    assert [p.name for p in files_under(store.root)] == ["k"]
+    assert await stored_names(store) == ["k"]
 
 
-async def test_an_empty_blob_is_a_blob(store: LocalBlobStore) -> None:
+async def test_an_empty_blob_is_a_blob(store: BlobStore) -> None:
     await store.put("empty", b"")
     assert await store.exists("empty")
     assert await store.get("empty") == b""
 
 
-async def test_blobs_are_sharded_under_their_namespace(store: LocalBlobStore) -> None:
+async def test_blobs_are_sharded_under_their_namespace(local_store: LocalBlobStore) -> None:
+    store = local_store
     data = b"a photo"
     key = key_for(data, prefix="photos", suffix=".jpg")
     digest = hashlib.sha256(data).hexdigest()
@@ -77,15 +91,15 @@ async def test_blobs_are_sharded_under_their_namespace(store: LocalBlobStore) ->
     assert store.path_for(key) == expected
 
 
-async def test_the_same_bytes_get_the_same_key_and_one_file(store: LocalBlobStore) -> None:
+async def test_the_same_bytes_get_the_same_key_and_one_file(store: BlobStore) -> None:
     first, second = key_for(b"same"), key_for(b"same")
     assert first == second != key_for(b"other")
     await store.put(first, b"same")
     await store.put(second, b"same")
-    assert len(files_under(store.root)) == 1
+    assert len(await stored_names(store)) == 1
 
 
-async def test_stream_reads_a_blob_in_chunks(store: LocalBlobStore) -> None:
+async def test_stream_reads_a_blob_in_chunks(store: BlobStore) -> None:
     data = os.urandom(1000)
     await store.put("recordings/visit-1.mkv", data)
     chunks = [c async for c in store.stream("recordings/visit-1.mkv", chunk_bytes=300)]
@@ -123,7 +137,7 @@ async def test_stream_reads_a_blob_in_chunks(store: LocalBlobStore) -> None:
     ],
 )
 async def test_keys_that_could_leave_the_root_or_hide_are_refused(
-    store: LocalBlobStore, key: str
+    store: BlobStore, key: str, tmp_path: Path
 ) -> None:
     with pytest.raises(InvalidBlobKey):
         check_key(key)
@@ -135,7 +149,10 @@ async def test_keys_that_could_leave_the_root_or_hide_are_refused(
         await store.exists(key)
     with pytest.raises(InvalidBlobKey):
         await store.delete(key)
-    assert files_under(store.root.parent) == []
+    with pytest.raises(InvalidBlobKey):
+        [c async for c in store.stream(key)]
+    assert await stored_names(store) == []
+    assert files_under(tmp_path) == []
 
 
 @pytest.mark.parametrize("key", ["ab", "photos/ab", "abc/x", "a-b/x", "ff.jpg", "g1/x"])
@@ -169,7 +186,8 @@ def test_no_key_can_need_a_folder_where_another_keys_file_is() -> None:
         NOWHERE.path_for(f"{first}/{second}/x/y")
 
 
-async def test_a_failed_write_leaves_nothing_behind(store: LocalBlobStore) -> None:
+async def test_a_failed_write_leaves_nothing_behind(local_store: LocalBlobStore) -> None:
+    store = local_store
     # A folder where the blob's file should go: the final rename fails on the real file system.
     path = store.path_for("photos/blocked.jpg")
     path.mkdir(parents=True)
@@ -180,8 +198,9 @@ async def test_a_failed_write_leaves_nothing_behind(store: LocalBlobStore) -> No
 
 
 async def test_a_write_that_fails_before_the_rename_leaves_neither_file(
-    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+    local_store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    store = local_store
     await store.put("photos/kept.jpg", b"the old bytes")
 
     def disk_full(fd: int) -> None:
@@ -198,11 +217,11 @@ async def test_a_write_that_fails_before_the_rename_leaves_neither_file(
     assert [p.name for p in files_under(store.root)] == ["kept.jpg"]
 
 
-async def test_concurrent_writes_to_one_key_leave_one_whole_blob(store: LocalBlobStore) -> None:
+async def test_concurrent_writes_to_one_key_leave_one_whole_blob(store: BlobStore) -> None:
     versions = [bytes([n]) * 100_000 for n in range(8)]
     await asyncio.gather(*(store.put("photos/raced.jpg", v) for v in versions))
     assert await store.get("photos/raced.jpg") in versions
-    assert [p.name for p in files_under(store.root)] == ["raced.jpg"]
+    assert await stored_names(store) == ["raced.jpg"]
 
 
 async def test_the_root_is_made_if_missing(tmp_path: Path) -> None:

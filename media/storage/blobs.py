@@ -1,5 +1,8 @@
 """The blob store: bytes under a key. Local disk by default (`LocalBlobStore`); an
-S3-compatible store for several machines implements the same `BlobStore` protocol.
+S3-compatible store for several machines (`media.storage.s3.S3BlobStore`) implements the same
+`BlobStore` protocol, and `media.storage.factory.blob_store_from(config)` picks one. A store is
+started before its first use and closed at shutdown; a missing blob is `BlobNotFound` in
+either, and a store that cannot be reached (or refuses us) is `BlobStoreUnavailable`.
 
 Keys are made by the server, never taken from a request: one or more `/`-separated segments
 of letters, digits, `.`, `_` and `-`, none starting with a dot (so no `.`, `..` or hidden
@@ -44,7 +47,20 @@ class InvalidBlobKey(ValueError):
     """A key that is not of the form the store accepts (see the module's docstring)."""
 
 
+class BlobStoreUnavailable(Exception):
+    """The store could not do it: unreachable, timed out, its bucket missing, our credentials
+    refused. Nothing the client did: a 503 for the client, and the message is for the operator."""
+
+
 class BlobStore(Protocol):
+    async def start(self) -> None:
+        """Open what the store needs (connections), before its first use."""
+        ...
+
+    async def close(self) -> None:
+        """Release what `start` opened."""
+        ...
+
     async def put(self, key: str, data: bytes) -> None:
         """Store `data` under `key`, replacing what was there, all at once or not at all."""
         ...
@@ -90,6 +106,12 @@ class LocalBlobStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+
+    async def start(self) -> None:
+        """Nothing to open: the folder is made by the constructor."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
     def path_for(self, key: str) -> Path:
         """Where the blob of `key` lives (whether or not it exists)."""

@@ -19,6 +19,9 @@ the module of its noun:
 - `resets.py`, password resets: `RESET`, `RESET_CONFIRM`, `NEW_PASSWORD`, `request_reset`,
   `reset_token`, `confirm`.
 - `install.py`, the command line: `HOMELINE`, `Install`.
+- `blobs.py`, the blob stores: `S3Server` (moto's S3 on loopback) and `running_s3_server`,
+  `MOTO_MISSING`, `need_moto`, `S3_TEST_KEYS`, `silent_server`, `closed_port_url`,
+  `stored_names`.
 - `shape.py`, the code's shape: `FORBIDDEN`, `FORBIDDEN_INSIDE`, `imported_modules`,
   `impure_imports`.
 - `browser.py`, in the browser (against `tests.liveserver.LiveServer`): `REQUIRE_BROWSER`,
@@ -29,6 +32,16 @@ the module of its noun:
 
 from __future__ import annotations
 
+from tests.story.blobs import (
+    MOTO_MISSING,
+    S3_TEST_KEYS,
+    S3Server,
+    closed_port_url,
+    need_moto,
+    running_s3_server,
+    silent_server,
+    stored_names,
+)
 from tests.story.browser import (
     CONTROL_LABELS,
     DANA,
@@ -128,6 +141,7 @@ __all__ = [
     "HOMELINE",
     "INSTANT",
     "MARCUS",
+    "MOTO_MISSING",
     "NEW_PASSWORD",
     "OK",
     "PASSWORD",
@@ -136,6 +150,7 @@ __all__ = [
     "RESET",
     "RESET_CONFIRM",
     "REVIEW_ALL",
+    "S3_TEST_KEYS",
     "SCREENSHOTS",
     "START",
     "TEST_DATABASE_URL",
@@ -145,6 +160,7 @@ __all__ = [
     "Actor",
     "Install",
     "Resident",
+    "S3Server",
     "Scene",
     "World",
     "approved_contact",
@@ -155,6 +171,7 @@ __all__ = [
     "block",
     "block_family",
     "call",
+    "closed_port_url",
     "compliant_body",
     "confirm",
     "connect",
@@ -176,6 +193,7 @@ __all__ = [
     "log_in",
     "mark_privileged",
     "message",
+    "need_moto",
     "need_service",
     "new_key",
     "path_of",
@@ -184,14 +202,17 @@ __all__ = [
     "request_reset",
     "reset_schema",
     "reset_token",
+    "running_s3_server",
     "send",
     "set_policy",
     "settled",
     "shot",
     "sign_up_and_activate",
     "signup_body",
+    "silent_server",
     "staff_sign_in",
     "stored_messages",
+    "stored_names",
     "tablet_sign_in",
     "trust",
     "url_of",
