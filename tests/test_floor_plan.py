@@ -119,3 +119,18 @@ def test_every_http_route_module_is_out_of_the_socket_sides_reach() -> None:
     routes = {f"server.http.{p.stem}" for p in (ROOT / "server" / "http").glob("routes_*.py")}
     assert routes, "no route modules found"
     assert routes <= set(contract["forbidden_modules"])
+
+
+def test_every_room_is_a_package() -> None:
+    """A folder of modules without `__init__.py` is a namespace package: the editable install
+    finds it, an installed copy (setuptools' find) leaves it out."""
+    missing = [
+        str(folder.relative_to(ROOT))
+        for name in PACKAGES
+        for folder in [ROOT / name, *(ROOT / name).rglob("*")]
+        if folder.is_dir()
+        and any(folder.glob("*.py"))
+        and not (folder / "__init__.py").exists()
+        and folder.name != "versions"  # Alembic's revisions are files, not a package
+    ]
+    assert missing == []
