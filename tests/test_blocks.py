@@ -33,6 +33,7 @@ from tests.story import (
     events,
     events_of,
     fund,
+    funded_contact,
     post,
     send,
     set_policy,
@@ -93,8 +94,7 @@ async def test_a_blocked_partys_sends_are_refused_with_a_clear_error_and_nothing
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await fund(services, resident_wallet(resident.id), 500)
     status, blocked = await block(app_client, facility_admin, contact_id, until="2026-12-01")
     assert status == 200 and blocked["status"] == "blocked"
@@ -237,8 +237,7 @@ async def test_a_contact_block_with_an_end_date_ends_by_itself_after_its_last_da
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     assert (await block(app_client, facility_admin, contact_id, until=TODAY))[0] == 200
     clock.advance(hours=13, minutes=59)  # 23:59 in New York: still its last day
     assert (await send(app_client, family, contact_id, "Still blocked?", "e-1"))[0] == 403
@@ -261,8 +260,7 @@ async def test_a_scheduled_message_waits_while_the_contact_is_blocked_and_goes_a
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await set_policy(app_client, facility_admin, world.facility_id, incoming=delay(15))
     _, sent = await send(app_client, family, contact_id, "See you soon", "s-1")
     assert sent["status"] == "scheduled"
@@ -287,8 +285,7 @@ async def test_a_held_message_waits_while_the_contact_is_blocked_and_goes_after_
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await set_policy(app_client, facility_admin, world.facility_id, incoming=REVIEW_ALL)
     _, sent = await send(app_client, family, contact_id, "Held for review", "h-1")
     assert sent["status"] == "pending_review"
@@ -344,8 +341,7 @@ async def test_a_family_blocked_at_a_facility_can_neither_message_nor_ask_to_con
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await fund(services, resident_wallet(resident.id), 500)
     status, made = await block_family(
         app_client, facility_admin, world.facility_id, family.id, "Smuggling attempt", "2026-12-24"
@@ -446,8 +442,7 @@ async def test_a_family_block_with_an_end_date_ends_by_itself(
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await set_policy(app_client, facility_admin, world.facility_id, outgoing=delay(10))
     await fund(services, resident_wallet(resident.id), 500)
     _, waiting = await send(app_client, resident, contact_id, "Call me", "w-1")

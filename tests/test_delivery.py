@@ -25,6 +25,7 @@ from tests.story import (
     events,
     events_of,
     fund,
+    funded_contact,
     held_message,
     history,
     mark_privileged,
@@ -113,8 +114,7 @@ async def test_a_delayed_message_is_released_by_the_scheduler_when_due(
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await set_policy(app_client, facility_admin, world.facility_id, incoming=delay(15))
 
     status, sent = await send(app_client, family, contact_id, "See you soon", "d-1")
@@ -179,8 +179,7 @@ async def test_a_policy_change_applies_to_the_next_message(
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     assert (await send(app_client, family, contact_id, "a", "p-1"))[1]["status"] == "delivered"
     await set_policy(app_client, facility_admin, world.facility_id, incoming=REVIEW_ALL)
     assert (await send(app_client, family, contact_id, "b", "p-2"))[1]["status"] == (
@@ -378,8 +377,7 @@ async def test_facility_staff_read_conversations_read_only_and_each_view_is_audi
     other_facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     _, sent = await send(app_client, family, contact_id, "Hello", "s-1")
     path = f"/api/v1/staff/messages?contact_id={contact_id}"
     page = await (await app_client.get(path, headers=reviewer.headers)).json()

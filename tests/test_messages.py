@@ -23,6 +23,7 @@ from tests.story import (
     balance,
     connect,
     fund,
+    funded_contact,
     history,
     log_in,
     send,
@@ -37,8 +38,7 @@ async def test_family_and_resident_message_each_other(
     resident: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await fund(services, resident_wallet(resident.id), 500)
 
     status, sent = await send(app_client, family, contact_id, "Hello Marcus", "f-1")
@@ -69,8 +69,7 @@ async def test_message_of_30000_chars_is_accepted_and_stored_intact(
     resident: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     body = ("👵🏽 Grüße 你好 " * 3000)[:30_000]
     assert len(body) == 30_000
     status, sent = await send(app_client, family, contact_id, body, "long-1")
@@ -86,8 +85,7 @@ async def test_message_over_30000_chars_is_refused(
     resident: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     status, data = await send(app_client, family, contact_id, "😀" * 30_001, "long-2")
     assert status == 422
     assert_error(data, "invalid_fields")
@@ -102,8 +100,7 @@ async def test_empty_or_whitespace_only_message_is_refused(
     resident: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     for i, body in enumerate(["", "   ", "\n\t \u3000", "a\x00b"]):
         status, data = await send(app_client, family, contact_id, body, f"blank-{i}")
         assert status == 422, body
@@ -206,8 +203,7 @@ async def test_retry_with_same_client_id_returns_same_message_and_charges_once(
     resident: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     status, first = await send(app_client, family, contact_id, "Once", "same-1")
     assert status == 201
     resp = await app_client.post(
@@ -253,8 +249,7 @@ async def test_family_cannot_read_or_delete_other_familys_messages(
     other_resident: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     status, sent = await send(app_client, family, contact_id, "Private", "priv-1")
     assert status == 201
     for intruder in (other_family, other_resident):
@@ -276,8 +271,7 @@ async def test_delete_for_me_hides_only_for_me(
     resident: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     _, sent = await send(app_client, family, contact_id, "Forget this", "del-1")
     resp = await app_client.delete(f"/api/v1/messages/{sent['id']}", headers=family.headers)
     assert resp.status == 204
@@ -295,8 +289,7 @@ async def test_history_is_paged_newest_first_by_cursor(
     resident: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     for i in range(5):
         await send(app_client, family, contact_id, f"m{i}", f"page-{i}")
     resp = await app_client.get(
@@ -321,8 +314,7 @@ async def test_recipient_receives_message_new_over_the_socket(
     world: World,
     sio: socketio.AsyncClient,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     got: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     sio.on("event", got.put_nowait)
     await connect(sio, app_client, token=resident.token, headers={"Origin": ALLOWED_ORIGIN})

@@ -20,6 +20,7 @@ from tests.story import (
     balance,
     document,
     fund,
+    funded_contact,
     history,
     mark_privileged,
     path_of,
@@ -238,8 +239,7 @@ async def test_review_flagged_holds_only_matching_messages_and_the_queue_names_t
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await set_rules(app_client, facility_admin, world, {"kind": "word", "pattern": "knife"})
 
     status, plain = await send(app_client, family, contact_id, "See you at the visit", "f-1")
@@ -265,8 +265,7 @@ async def test_a_rule_change_applies_to_the_next_message(
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await set_rules(app_client, facility_admin, world)
     assert (await send(app_client, family, contact_id, "cash app me", "c-1"))[1]["status"] == (
         "delivered"
@@ -290,8 +289,7 @@ async def test_a_message_a_pattern_cannot_check_in_time_is_held_for_review(
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     # Quick on ordinary text, so it is accepted; quadratic on a long run of one letter.
     await set_rules(app_client, facility_admin, world, {"kind": "regex", "pattern": "b.*d"})
     status, sent = await send(app_client, family, contact_id, "b" * 30_000, "t-1")
@@ -308,8 +306,7 @@ async def test_restriction_no_messaging_refuses_sends_and_charges_nothing(
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await fund(services, resident_wallet(resident.id), 500)
     restriction = {"resident_id": resident.id, "kind": "no_messaging", "until": "2026-12-01"}
     status, body = await put(
@@ -344,8 +341,7 @@ async def test_restriction_review_all_holds_that_residents_messages(
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     restriction = {"resident_id": resident.id, "kind": "review_all", "until": None}
     status, body = await put(
         app_client, facility_admin, world, document(restrictions=[restriction])

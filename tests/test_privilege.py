@@ -23,7 +23,7 @@ from tests.story import (
     audit,
     balance,
     events,
-    fund,
+    funded_contact,
     send,
     set_policy,
 )
@@ -114,8 +114,7 @@ async def test_messages_on_a_contact_marked_privileged_are_free_never_held_and_h
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await set_policy(
         app_client, facility_admin, world.facility_id, incoming=REVIEW_ALL, outgoing=REVIEW_ALL
     )
@@ -183,8 +182,7 @@ async def test_the_audit_log_records_the_privilege_marking_but_not_message_conte
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await send(app_client, family, contact_id, "The plea offer expires Friday", "a-1")
     assert (await mark(app_client, facility_admin, contact_id, COUNSEL))[0] == 200
     await send(app_client, family, contact_id, "Do not discuss the case by phone", "a-2")
@@ -244,8 +242,7 @@ async def test_revoking_makes_the_contacts_messages_priced_and_screened_again(
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await set_policy(app_client, facility_admin, world.facility_id, incoming=REVIEW_ALL)
     assert (await mark(app_client, facility_admin, contact_id, COUNSEL))[0] == 200
     for reason in ("", "x" * 501):
@@ -269,8 +266,7 @@ async def test_messages_sent_while_a_contact_was_privileged_stay_known_after_rev
     world: World,
 ) -> None:
     # What staff views use to keep counsel's messages out even once the privilege is gone.
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     _, before = await send(app_client, family, contact_id, "before", "w-1")
     clock.advance(minutes=1)
     await mark(app_client, facility_admin, contact_id, COUNSEL)

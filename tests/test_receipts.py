@@ -23,6 +23,7 @@ from tests.story import (
     connect,
     events,
     fund,
+    funded_contact,
     history,
     log_in,
     send,
@@ -54,8 +55,7 @@ async def test_unread_counts_and_read_receipts(
     resident: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     sent = [(await send(app_client, family, contact_id, f"m{n}", f"u-{n}"))[1] for n in range(3)]
     assert await unread(app_client, resident) == {
         "contacts": [{"contact_id": contact_id, "unread": 3}],
@@ -88,8 +88,7 @@ async def test_only_the_recipient_can_mark_read(
     resident: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     _, sent = await send(app_client, family, contact_id, "hello", "o-1")
     status, body = await mark_read(app_client, other_family, contact_id, sent["id"])
     assert status == 404
@@ -108,8 +107,7 @@ async def test_message_read_over_the_socket(
     world: World,
     sio: socketio.AsyncClient,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     _, sent = await send(app_client, family, contact_id, "hello", "k-1")
     await connect(sio, app_client, token=resident.token, headers={"Origin": ALLOWED_ORIGIN})
     answer = await sio.call(
@@ -166,8 +164,7 @@ async def test_saturday_quote_counts_down_the_free_messages(
     resident: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     clock.advance(seconds=(A_SATURDAY_AFTERNOON - clock.now()).total_seconds())
     # Days on, the sessions have expired: sign in again.
     family = await log_in(
@@ -191,8 +188,7 @@ async def test_export_as_text_and_json_for_the_owner_only(
     resident: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await fund(services, resident_wallet(resident.id), 500)
     await send(app_client, family, contact_id, "Hello Marcus 👋\nsecond line", "e-1")
     await send(app_client, resident, contact_id, "Привет 你好", "e-2")
@@ -235,8 +231,7 @@ async def test_the_quote_says_why_a_message_cannot_be_sent(
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     resp = await app_client.put(
         f"/api/v1/staff/facilities/{world.facility_id}/policy",
         json={

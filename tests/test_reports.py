@@ -33,6 +33,7 @@ from tests.story import (
     assert_error,
     delay,
     fund,
+    funded_contact,
     mark_privileged,
     send,
     set_policy,
@@ -240,8 +241,7 @@ async def test_a_rejection_overturned_on_appeal_still_counts_as_a_rejection(
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await set_policy(app_client, facility_admin, world.facility_id, incoming=REVIEW_ALL)
     sent = await send_ok(app_client, family, contact_id)
     clock.advance(minutes=2)
@@ -278,8 +278,7 @@ async def test_messages_sent_while_a_contact_was_privileged_are_never_counted(
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     privilege = f"/api/v1/staff/contacts/{contact_id}/privilege"
     resp = await app_client.post(
         privilege,
@@ -311,8 +310,7 @@ async def test_staff_of_another_facility_get_404_and_see_nothing_of_it(
     support: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await set_policy(app_client, facility_admin, world.facility_id, incoming=REVIEW_ALL)
     await send_ok(app_client, family, contact_id)
 

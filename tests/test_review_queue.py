@@ -19,6 +19,7 @@ from tests.story import (
     audit,
     events_of,
     fund,
+    funded_contact,
     queue,
     send,
     set_policy,
@@ -66,8 +67,7 @@ async def test_queue_items_mark_where_the_rules_match(
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     resp = await app_client.put(
         f"/api/v1/staff/facilities/{world.facility_id}/policy",
         json={
@@ -94,8 +94,7 @@ async def test_approving_while_the_contact_is_blocked_waits_for_the_unblock(
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await set_policy(app_client, facility_admin, world.facility_id, incoming=REVIEW_ALL)
     _, sent = await send(app_client, family, contact_id, "held", "w-1")
     resp = await app_client.post(
@@ -130,8 +129,7 @@ async def test_staff_never_read_what_was_said_while_a_contact_was_privileged(
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     path = f"/api/v1/staff/contacts/{contact_id}/privilege"
     counsel = {"kind": "legal_counsel", "bar_number": "4512890", "bar_state": "NY"}
     assert (await app_client.post(path, json=counsel, headers=facility_admin.headers)).status == 200
@@ -162,8 +160,7 @@ async def test_reading_the_review_queue_is_audited_with_who_what_and_when(
     world: World,
 ) -> None:
     """The queue shows message bodies: every read of it is a staff action in the log."""
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await set_policy(app_client, facility_admin, world.facility_id, incoming=REVIEW_ALL)
     _, first = await send(app_client, family, contact_id, "held one", "q-1")
     _, second = await send(app_client, family, contact_id, "held two", "q-2")

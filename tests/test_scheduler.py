@@ -30,6 +30,7 @@ from tests.story import (
     events,
     events_of,
     fund,
+    funded_contact,
     send,
     set_policy,
     settled,
@@ -170,8 +171,7 @@ async def test_a_delayed_message_is_delivered_exactly_at_its_time_when_the_clock
     facility_admin: Actor,
     world: World,
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await set_policy(app_client, facility_admin, world.facility_id, incoming=delay(15))
     _, sent = await send(app_client, family, contact_id, "At a quarter past", "t-1")
     assert sent["status"] == "scheduled"

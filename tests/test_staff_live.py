@@ -14,7 +14,6 @@ import socketio
 from aiohttp.test_utils import TestClient
 
 from server.config import Config
-from server.domain.ledger import family_wallet
 from server.services.context import Services
 from tests.story import (
     ALLOWED_ORIGIN,
@@ -23,8 +22,7 @@ from tests.story import (
     WAIT,
     Actor,
     World,
-    approved_contact,
-    fund,
+    funded_contact,
     need_service,
     send,
     set_policy,
@@ -90,8 +88,7 @@ async def test_a_held_message_and_its_decision_reach_the_facilitys_consoles_live
     world: World,
     consoles: list[socketio.AsyncClient],
 ) -> None:
-    contact_id = await approved_contact(app_client, family, resident, world)
-    await fund(services, family_wallet(family.id), 500)
+    contact_id = await funded_contact(app_client, services, family, resident, world)
     await set_policy(app_client, facility_admin, world.facility_id, incoming=REVIEW_ALL)
     _, mine = await console(consoles, app_client, reviewer)
     other, theirs = await console(consoles, app_client, other_facility_admin)

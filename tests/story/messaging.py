@@ -34,6 +34,21 @@ async def approved_contact(
     return contact_id
 
 
+async def funded_contact(
+    client: TestClient[Any, Any],
+    services: Services,
+    family: Actor,
+    resident: Actor,
+    world: World,
+    *,
+    cents: int = 500,
+) -> int:
+    """The most common opening: an approved contact, and $5.00 on the family's wallet."""
+    contact_id = await approved_contact(client, family, resident, world)
+    await fund(services, family_wallet(family.id), cents)
+    return contact_id
+
+
 async def send(
     client: TestClient[Any, Any],
     who: Actor,
