@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import aiohttp
 from aiobotocore.config import AioConfig
+from aiobotocore.response import StreamingBody
 from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.handlers import add_expect_header
@@ -205,28 +206,26 @@ class S3BlobStore:
         self._bucket_known = True
 
     async def get(self, key: str) -> bytes:
-        name = self.object_key(key)
+        body = await self._open(key)
+        with self._unavailable_on_failure("GET", key):
+            async with body:
+                data: bytes = await body.read()
+        return data
+
+    async def _open(self, key: str) -> StreamingBody:
+        """The blob's body, not yet read: `BlobNotFound` or `BlobStoreUnavailable` otherwise."""
         with self._unavailable_on_failure("GET", key):
             try:
-                answer = await self.client.get_object(Bucket=self.bucket, Key=name)
+                answer = await self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))
             except ClientError as error:
                 self._raise_not_found_or_reraise(error, key)
-            async with answer["Body"] as body:
-                data: bytes = await body.read()
         self._bucket_known = True
-        return data
+        return answer["Body"]
 
     async def stream(self, key: str, *, chunk_bytes: int = CHUNK_BYTES) -> AsyncIterator[bytes]:
         if chunk_bytes <= 0:
             raise ValueError("chunk_bytes must be positive")
-        name = self.object_key(key)
-        with self._unavailable_on_failure("GET", key):
-            try:
-                answer = await self.client.get_object(Bucket=self.bucket, Key=name)
-            except ClientError as error:
-                self._raise_not_found_or_reraise(error, key)
-        self._bucket_known = True
-        body = answer["Body"]
+        body = await self._open(key)
         try:
             buffer = bytearray()
             while True:
