@@ -598,3 +598,28 @@ async def test_removing_an_unsent_photo_deletes_it_but_keeps_a_blob_another_phot
     resp = await app_client.delete(f"/api/v1/photos/{two['id']}", headers=family.headers)
     assert resp.status == 204
     assert blob_files(services) == []
+
+
+async def test_a_multipart_part_with_a_broken_header_is_a_clear_400(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    family: Actor,
+    resident: Actor,
+    world: World,
+) -> None:
+    """Found by the fuzzer: a NUL in a part's header was a 500."""
+    contact_id = await funded_contact(app_client, services, family, resident, world)
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="s\x00"\r\n\r\nx\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="contact_id"\r\n\r\n{contact_id}\r\n'
+        f"--{boundary}--\r\n"
+    ).encode()
+    resp = await app_client.post(
+        "/api/v1/photos",
+        data=body,
+        headers={**family.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert resp.status == 400
+    assert_error(await resp.json(), "malformed_upload")
+    assert await stored_photos(services) == 0
