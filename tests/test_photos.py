@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from server.appkeys import SCHEDULER
 from server.domain.ledger import family_wallet, resident_wallet
 from server.services.context import Services
+from server.services.ratelimit import PHOTO_UPLOADS_PER_FAMILY
 from tests.fakes import FrozenClock
 from tests.story import (
     A_SATURDAY_AFTERNOON,
@@ -41,7 +42,7 @@ from tests.story import (
     upload,
     uploaded,
 )
-from tests.story.photos import RED
+from tests.story.photos import RED, photo_form
 
 
 async def view(
@@ -686,3 +687,21 @@ async def test_photos_can_be_sent_over_the_socket_too(
     )
     assert sent["status"] == "delivered" and sent["price_cents"] == 100, sent
     assert [p["id"] for p in sent["photos"]] == [photo["id"]]
+
+
+async def test_a_family_uploading_past_the_hourly_ceiling_waits(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    family: Actor,
+    resident: Actor,
+    world: World,
+) -> None:
+    contact_id = await funded_contact(app_client, services, family, resident, world)
+    for _ in range(PHOTO_UPLOADS_PER_FAMILY.limit):  # as if it had uploaded that many
+        await services.limiter.count(PHOTO_UPLOADS_PER_FAMILY, f"family:{family.id}")
+    resp = await app_client.post(
+        "/api/v1/photos", data=photo_form(contact_id, picture()), headers=family.headers
+    )
+    assert resp.status == 429
+    assert int(resp.headers["Retry-After"]) > 0
+    assert await stored_photos(services) == 0

@@ -211,7 +211,7 @@ def endpoints() -> list[Endpoint]:
             auth="family",
             ok=201,
             also_ok=(200,),
-            errors=(403, 404, 409, 503),
+            errors=(403, 404, 409, 429, 503),
         ),
         Endpoint(
             "GET",
@@ -256,5 +256,6 @@ def endpoints() -> list[Endpoint]:
             t,
             auth="family|resident",
             ok=204,
+            errors=(403,),
         ),
     ]
