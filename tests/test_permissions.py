@@ -30,7 +30,8 @@ from server.domain.permissions import (
 )
 from server.services.context import Principal, PrincipalKind, Services, StaffRole
 from server.services.roster import RosterRow, do_add_staff, do_import_roster
-from tests.story import PASSWORD, REVIEW_ALL, Actor, World, compliant_body, fund, log_in
+from tests.story import PASSWORD, REVIEW_ALL, Actor, World, compliant_body, fund, log_in, picture
+from tests.story.photos import photo_form
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 COLUMNS = {
@@ -148,6 +149,11 @@ ROUTE_ACTIONS: dict[tuple[str, str], Action | None] = {
     ("GET", "/api/v1/messages/export"): Action.MESSAGE_SEND,
     ("DELETE", "/api/v1/messages/{id}"): Action.MESSAGE_SEND,
     ("POST", "/api/v1/messages/{id}/appeal"): Action.MESSAGE_APPEAL,
+    ("POST", "/api/v1/photos"): Action.PHOTO_SEND,
+    ("GET", "/api/v1/photos"): Action.MESSAGE_SEND,
+    ("GET", "/api/v1/photos/{id}"): None,
+    ("GET", "/api/v1/photos/{id}/thumbnail"): None,
+    ("DELETE", "/api/v1/photos/{id}"): Action.MESSAGE_SEND,
     ("GET", "/api/v1/wallet"): Action.WALLET_READ,
     ("GET", "/api/v1/wallet/statement"): Action.WALLET_READ,
     ("POST", "/api/v1/deposits/quote"): Action.DEPOSIT_PAY,
@@ -331,6 +337,13 @@ async def _message_appeal(w: Walk, role: Role) -> int:
     return (await w.call("POST", path, w.who(role, resident), {"text": "Please look again"}))[0]
 
 
+async def _photo_send(w: Walk, role: Role) -> int:
+    resident = await w.new_resident()
+    form = photo_form(await w.contact(resident), picture())
+    resp = await w.client.post("/api/v1/photos", data=form, headers=w.who(role, resident).headers)
+    return resp.status
+
+
 async def _wallet_read(w: Walk, role: Role) -> int:
     return (await w.call("GET", "/api/v1/wallet", w.who(role)))[0]
 
@@ -448,6 +461,7 @@ ATTEMPTS: dict[Action, Attempt] = {
     Action.CONTACT_READ: _contact_read,
     Action.MESSAGE_SEND: _message_send,
     Action.MESSAGE_APPEAL: _message_appeal,
+    Action.PHOTO_SEND: _photo_send,
     Action.WALLET_READ: _wallet_read,
     Action.DEPOSIT_PAY: _deposit_pay,
     Action.CONVERSATION_READ: _conversation_read,

@@ -151,6 +151,10 @@ async def test_the_price_is_shown_before_sending(
         "payer": "you",
         "can_send": True,
         "why_not": None,
+        "text_cents": 50,
+        "photos": 0,
+        "photo_price_cents": 100,
+        "photos_cents": 0,
     }
     other = await app_client.get("/api/v1/messages/quote?contact_id=999999", headers=family.headers)
     assert other.status == 404

@@ -154,7 +154,7 @@ def summary_of(p: Photo) -> dict[str, int]:
 
 
 def _uploader(actor: Principal) -> int:
-    if actor.kind is not PrincipalKind.FAMILY:
+    if not actor.may(Action.PHOTO_SEND):
         raise Forbidden(PHOTOS_ONE_WAY, code="photos_family_only")
     return actor.id
 

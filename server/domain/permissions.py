@@ -47,6 +47,7 @@ class Action(StrEnum):
     CONTACT_READ = "contact.read"
     MESSAGE_SEND = "message.send"
     MESSAGE_APPEAL = "message.appeal"
+    PHOTO_SEND = "photo.send"
     WALLET_READ = "wallet.read"
     DEPOSIT_PAY = "deposit.pay"
     # Staff.
@@ -80,6 +81,7 @@ DESCRIPTION: MappingProxyType[Action, str] = MappingProxyType(
             "send messages; quote, history, read receipts, unread counts, delete-for-me, export"
         ),
         Action.MESSAGE_APPEAL: "appeal a rejected message of theirs",
+        Action.PHOTO_SEND: "upload photos and send them with a message (family to resident only)",
         Action.WALLET_READ: "read their wallet and statement",
         Action.DEPOSIT_PAY: "quote and pay a deposit by card",
         Action.CONVERSATION_READ: "read a conversation, read-only (audited)",
@@ -115,6 +117,7 @@ TABLE: MappingProxyType[Action, frozenset[Role]] = MappingProxyType(
         Action.CONTACT_READ: frozenset({_F, _R, *_ALL_STAFF}),
         Action.MESSAGE_SEND: frozenset({_F, _R}),
         Action.MESSAGE_APPEAL: frozenset({_F, _R}),
+        Action.PHOTO_SEND: frozenset({_F}),
         Action.WALLET_READ: frozenset({_F, _R}),
         Action.DEPOSIT_PAY: frozenset({_F}),
         Action.CONVERSATION_READ: _ALL_STAFF,
