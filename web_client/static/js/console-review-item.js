@@ -83,7 +83,10 @@ export function reviewItemNode(item, { onApprove, onReject, onContext }) {
           )
         : null,
       el("p", { class: "review-body" }, highlightedBody(item.body, item.highlights)),
-      photoStrip(item.photos, { title: `Photos in ${describe(item)}` }),
+      photoStrip(item.photos, {
+        title: `Photos in ${describe(item)}`,
+        where: `#review-list > [data-message-id="${Number(item.id)}"] > .who`,
+      }),
     ),
   );
   // Several messages between the same two people: the time tells their buttons apart.

@@ -111,7 +111,10 @@ export function messageItem(m, { mine, name, onDelete }) {
       el("time", { datetime: m.created_at }, formatWhen(m.created_at)),
     ),
     String(m.body || "") || !m.photos?.length ? el("p", { class: "msg-body", dir: "auto" }, m.body) : null,
-    photoStrip(m.photos, { title: `Photos from ${mine ? "you" : name}` }),
+    photoStrip(m.photos, {
+      title: `Photos from ${mine ? "you" : name}`,
+      where: `#conv-list > [data-message-id="${Number(m.id)}"]`,
+    }),
   );
   const facts = el("p", { class: "msg-state" });
   if (mine) {

@@ -44,7 +44,10 @@ export function setupGallery({ section, backHref, nameOf, sessionEnded }) {
       },
       thumbnail(photo),
     );
-    open.addEventListener("click", () => openViewer(photos, { index, title: TITLE }));
+    const again = () => grid.querySelector(`[data-photo-id="${CSS.escape(String(photo.id))}"]`);
+    open.addEventListener("click", () =>
+      openViewer(photos, { index, title: TITLE, returnFocus: again }),
+    );
     return el(
       "li",
       {},

@@ -22,9 +22,11 @@ export function thumbnail(photo) {
 
 /**
  * The row of `photos` (possibly empty: then null). title: the viewer's name and the buttons'
- * context ("Photos from Casey Lane").
+ * context ("Photos from Casey Lane"); where: a selector for the strip's place, by which the
+ * viewer finds the button again to give it the focus back if the row was drawn anew
+ * meanwhile (a message whose status changed while its photo was open).
  */
-export function photoStrip(photos, { title }) {
+export function photoStrip(photos, { title, where = "" }) {
   if (!Array.isArray(photos) || photos.length === 0) return null;
   const n = photos.length;
   return el(
@@ -41,7 +43,11 @@ export function photoStrip(photos, { title }) {
         },
         thumbnail(photo),
       );
-      open.addEventListener("click", () => openViewer(photos, { index, title }));
+      const again = () =>
+        where
+          ? document.querySelector(`${where} .photo-open[data-photo-id="${CSS.escape(String(photo.id))}"]`)
+          : null;
+      open.addEventListener("click", () => openViewer(photos, { index, title, returnFocus: again }));
       return el("li", {}, open);
     }),
   );

@@ -22,9 +22,10 @@ function button(text, attrs) {
 
 /**
  * Open the viewer on `photos` ({url, width, height, ...}, in order) at `index`. title: the
- * dialog's name ("Photos from Casey Lane"). The element focused now gets the focus back.
+ * dialog's name ("Photos from Casey Lane"). The element focused now gets the focus back, or,
+ * if it has left the page meanwhile (a list drawn again), the one returnFocus() finds.
  */
-export function openViewer(photos, { index = 0, title = "Photos" } = {}) {
+export function openViewer(photos, { index = 0, title = "Photos", returnFocus = null } = {}) {
   if (!photos?.length) return null;
   current?.close();
   const opener = document.activeElement;
@@ -112,7 +113,8 @@ export function openViewer(photos, { index = 0, title = "Photos" } = {}) {
     current = null;
     if (dialog.open) dialog.close();
     dialog.remove();
-    if (opener && opener.isConnected) opener.focus();
+    const back = opener?.isConnected ? opener : returnFocus?.();
+    back?.focus();
   }
 
   prev.addEventListener("click", () => step(-1));
