@@ -118,6 +118,7 @@ export function setupPhotoTray({ onChange, sessionEnded }) {
         if (!items.includes(item)) return;
         item.state = "ready";
         item.photo = photo;
+        item.node.dataset.photoId = photo.id;
         item.progress = 100;
         paint(item);
         onChange();
