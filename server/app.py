@@ -11,6 +11,11 @@ from typing import Any
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from media.http import routes as media_routes
+from media.http.routes import MEDIA
+from media.services.photo_pipeline import PhotoPipeline
+from media.services.photos import Media, attach_in, do_expire_unsent, next_unsent_expiry
+from media.storage.factory import blob_store_from
 from moderation.http import routes as moderation_routes
 from moderation.http import routes_audit, routes_reports
 from moderation.http import routes_cases as case_routes
@@ -38,7 +43,7 @@ from server.http.middleware import request_context
 from server.realtime import SocketNotifier, attach, create_socket_server, tell_clients_and_stop
 from server.scheduler import Job, Scheduler
 from server.services.contacts import do_end_expired_blocks, next_block_end
-from server.services.context import PolicySource, Services
+from server.services.context import PhotoAttacher, PolicySource, Services
 from server.services.delivery import do_release_due, next_release_at
 from server.services.events import publish_committed
 from server.services.mail import Mailer, MailQueue, OutboxMailer, SmtpMailer
@@ -62,6 +67,8 @@ REDIS_WAIT_SECONDS = 5
 # The moderation wing answers the core's one question about it (the policy in force) through
 # this port; `homeline` one-off commands plug in the same.
 POLICY_SOURCE: PolicySource = policy_in
+# The media wing attaches uploaded photos to a message being sent, through this port.
+PHOTO_ATTACHER: PhotoAttacher = attach_in
 
 
 def build_api() -> Api:
@@ -81,6 +88,7 @@ def build_api() -> Api:
         case_routes,
         routes_reports,
         routes_audit,
+        media_routes,
     ):
         for endpoint in module.endpoints():
             api.add(endpoint)
@@ -128,8 +136,9 @@ def create_app(
     )
     # Timed work, each job due at a time read from the clock and claimed from the database
     # (a wing adds its own here: a visit's block end, reminders, unsent uploads).
-    for job in _core_jobs(app, sockets):
+    for job in _core_jobs(app, sockets) + _media_jobs(app):
         scheduler.add(job)
+    app.cleanup_ctx.append(_media)
     app.cleanup_ctx.append(_scheduling(scheduler))
     if relay is not None:
         app.cleanup_ctx.append(_closing(relay))
@@ -188,6 +197,7 @@ def _services_ctx(
             mail=mail,
             gateway=gateway,
             policies=POLICY_SOURCE,
+            photos=PHOTO_ATTACHER,
             notifier=notifier,
         )
         try:
@@ -233,6 +243,29 @@ def _core_jobs(app: web.Application, sockets: SocketSessions) -> list[Job]:
             lambda: sockets.sweep(svc()),
         ),
     ]
+
+
+def _media_jobs(app: web.Application) -> list[Job]:
+    """The media wing's timed work: unsent photos past their 24 hours are deleted."""
+    return [
+        Job(
+            "unsent-photos",
+            lambda: next_unsent_expiry(app[SERVICES]),
+            lambda: do_expire_unsent(app[SERVICES], app[MEDIA]),
+        )
+    ]
+
+
+async def _media(app: web.Application) -> AsyncIterator[None]:
+    """The blob store (local disk or S3, by the settings) and the photo pipeline, whose
+    worker processes start with the first upload."""
+    blobs = blob_store_from(app[CONFIG])
+    await blobs.start()
+    app[MEDIA] = Media(blobs=blobs, pipeline=PhotoPipeline())
+    try:
+        yield
+    finally:
+        await app[MEDIA].close()
 
 
 def _scheduling(scheduler: Scheduler) -> Callable[[web.Application], AsyncIterator[None]]:

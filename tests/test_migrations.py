@@ -9,7 +9,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-import moderation.storage  # noqa: F401  (the wing's tables, compared too)
+import media.storage  # noqa: F401  (the wings' tables, compared too)
+import moderation.storage  # noqa: F401
 from server.storage.db import Database, create_engine
 from server.storage.migrate import current_revision, head_revision, upgrade
 from server.storage.models import Base

@@ -278,8 +278,16 @@ async def test_message_body_rules_are_in_the_document(
     app_client: TestClient[Any, Any], family: Actor, resident: Actor, world: World
 ) -> None:
     doc = await openapi(app_client)
-    body = doc["components"]["schemas"]["MessageBody"]["properties"]["body"]
-    assert body["maxLength"] == MAX_BODY_CHARS
+    schema = doc["components"]["schemas"]["MessageBody"]
+    assert schema["properties"]["body"]["maxLength"] == MAX_BODY_CHARS
+    # Blank text is refused unless the message carries photos: a body that is not blank, or
+    # at least one photo.
+    text_branch, photos_branch = schema["anyOf"]
+    body = text_branch["properties"]["body"]
+    assert photos_branch == {
+        "required": ["photo_ids"],
+        "properties": {"photo_ids": {"minItems": 1}},
+    }
     contact_id = await approved_contact(app_client, family, resident, world)
     resp = await app_client.post(
         "/api/v1/messages",

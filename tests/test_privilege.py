@@ -9,9 +9,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from moderation.services.privilege import sent_while_privileged
 from server.domain.ledger import family_wallet
 from server.services.context import Services
+from server.storage.case_models import sent_while_privileged
 from server.storage.message_models import Message
 from tests.fakes import FrozenClock
 from tests.story import (

@@ -164,10 +164,26 @@ class Policy:
     # is read; None in a document that did not say (an update then keeps the facility's zone).
     timezone: str | None = None
 
-    def rule_for(self, direction: Direction, *, photo: bool = False) -> DeliveryRule:
-        if photo:
-            return self.photos
+    def rule_for(self, direction: Direction) -> DeliveryRule:
+        """The text rule of a direction."""
         return self.incoming if direction is Direction.INCOMING else self.outgoing
+
+    def rules_for(self, direction: Direction, *, photo: bool = False) -> tuple[DeliveryRule, ...]:
+        """Every rule a message must pass: its direction's, and for a message that carries
+        photos the photos rule too (the stricter of the two decides: see `screen`)."""
+        text = self.rule_for(direction)
+        return (text, self.photos) if photo else (text,)
+
+    def delay_minutes_for(self, direction: Direction, *, photo: bool = False) -> int:
+        """The longest delay among the rules a message must pass (0: none)."""
+        return max(
+            (
+                r.delay_minutes
+                for r in self.rules_for(direction, photo=photo)
+                if r.mode is DeliveryMode.DELAY
+            ),
+            default=0,
+        )
 
     def restrictions_of(self, resident_id: int | None, *, today: date) -> list[Restriction]:
         """The restrictions in force on a resident on a (facility local) day."""

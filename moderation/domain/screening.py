@@ -59,7 +59,7 @@ class Screened:
     direction: Direction
     privileged: bool
     resident_id: int | None = None  # the resident party, for the restrictions on them
-    photo: bool = False  # a photo (with `body` its caption) follows the photos rule
+    photo: bool = False  # carries photos: the photos rule applies as well as the text rule
 
 
 @dataclass(frozen=True)
@@ -96,21 +96,28 @@ def screen(message: Screened, policy: Policy, now: datetime) -> Verdict:
             return Verdict(
                 Action.REFUSE, matched=(r.describe(),), refusal=_refusal(message, r.until)
             )
-    rule = policy.rule_for(message.direction, photo=message.photo)
-    reasons: list[str] = []
-    if rule.mode is DeliveryMode.REVIEW_ALL:
-        what = "photos" if message.photo else message.direction.value
-        reasons.append(f"{what}: review all")
+    # A message with photos passes its direction's rule and the photos rule: the stricter
+    # decides (review all > review flagged > the longer delay > instant).
+    text_rule = policy.rule_for(message.direction)
+    named = [(message.direction.value, text_rule)]
+    if message.photo:
+        named.append(("photos", policy.photos))
+    modes = {rule.mode for _, rule in named}
+    reasons = [
+        f"{what}: review all" for what, rule in named if rule.mode is DeliveryMode.REVIEW_ALL
+    ]
     reasons += [r.describe() for r in restrictions if r.kind is RestrictionKind.REVIEW_ALL]
-    if reasons or rule.mode is DeliveryMode.REVIEW_FLAGGED:
+    if reasons or DeliveryMode.REVIEW_FLAGGED in modes:
         flagged = matching_rules(message.body, policy.rules)
         if reasons or flagged:
             return Verdict(Action.HOLD, matched=(*reasons, *flagged))
-    if rule.mode is DeliveryMode.DELAY:
+    delays = [(rule.delay_minutes, what) for what, rule in named if rule.mode is DeliveryMode.DELAY]
+    if delays:
+        minutes, what = max(delays)
         return Verdict(
             Action.SCHEDULE,
-            deliver_at=now + timedelta(minutes=rule.delay_minutes),
-            matched=(f"{message.direction.value}: delay {rule.delay_minutes} min",),
+            deliver_at=now + timedelta(minutes=minutes),
+            matched=(f"{what}: delay {minutes} min",),
         )
     return Verdict(Action.DELIVER)
 

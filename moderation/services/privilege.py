@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.permissions import Action
@@ -22,7 +22,6 @@ from server.services.contact_views import ContactView, announce_in, contact_view
 from server.services.contacts import locked_contact
 from server.services.context import Principal, PrincipalKind, Services
 from server.storage.case_models import ContactPrivilege
-from server.storage.message_models import Message
 
 MAX_BAR_NUMBER = 40
 MAX_ORGANISATION = 200
@@ -187,19 +186,6 @@ async def do_revoke_privilege(
             details={"revoked": _audit_json(_credentials_of(current)) if current else None},
         )
         return await announce_in(tx, contact, now=now)
-
-
-def sent_while_privileged() -> ColumnElement[bool]:
-    """SQL over `messages`: sent while its contact was privileged. Staff views must leave
-    these out even after the privilege is revoked (what was said to counsel stays private)."""
-    return exists().where(
-        ContactPrivilege.contact_id == Message.contact_id,
-        ContactPrivilege.granted_at <= Message.created_at,
-        or_(
-            ContactPrivilege.revoked_at.is_(None),
-            Message.created_at < ContactPrivilege.revoked_at,
-        ),
-    )
 
 
 def _staff(actor: Principal) -> Principal:

@@ -36,13 +36,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, false, func, or_, select
 
-from moderation.services.privilege import sent_while_privileged
 from server.domain.messages import MessageStatus
 from server.domain.permissions import Action
 from server.domain.tariff import local_day_bounds
 from server.errors import FieldErrors, Forbidden, NotFound
 from server.services.context import Principal, Services
-from server.storage.case_models import Appeal
+from server.storage.case_models import Appeal, sent_while_privileged
 from server.storage.message_models import Message
 from server.storage.models import Contact, Facility
 

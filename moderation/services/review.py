@@ -96,8 +96,9 @@ async def do_approve(svc: Services, actor: Principal, *, message_id: int) -> Mes
     now = svc.clock.now()
     async with svc.db.transaction() as tx:
         m = await _claim(tx, actor, facility_id, message_id, now=now)
-        rule = (await policy_in(tx, facility_id=facility_id)).rule_for(direction_of(m))
-        due = release_time(rule.delay_minutes, m.created_at, now)
+        policy = await policy_in(tx, facility_id=facility_id)
+        delay = policy.delay_minutes_for(direction_of(m), photo=bool(m.photos))
+        due = release_time(delay, m.created_at, now)
         contact = await tx.get(Contact, m.contact_id)
         if (
             due is None
@@ -127,7 +128,8 @@ async def do_approve(svc: Services, actor: Principal, *, message_id: int) -> Mes
 async def do_reject(
     svc: Services, actor: Principal, *, message_id: int, reason: str
 ) -> MessageView:
-    """Reject a held message: the payer gets the whole price back, the sender the reason."""
+    """Reject a held message: the payer gets the whole price back (its text and its photos),
+    the sender the reason."""
     facility_id = _facility_of(actor)
     now = svc.clock.now()
     async with svc.db.transaction() as tx:
@@ -136,17 +138,30 @@ async def do_reject(
         m.rejection_reason = reason
         refunded = 0
         if m.charge_transaction_id is not None:
+            text_cents = m.price_cents - m.photos_cents
             receipt = await ledger.refund_in(
                 tx,
                 now=now,
                 charge_id=m.charge_transaction_id,
-                amount_cents=m.price_cents,
+                amount_cents=text_cents,
                 idem=ledger.Idempotency("system", f"message-rejected:{m.id}", {}),
                 reason="message rejected by facility staff",
                 details={"message_id": m.id},
             )
             m.refund_transaction_id = receipt.transaction_id
-            refunded = m.price_cents
+            refunded += text_cents
+        if m.photo_charge_transaction_id is not None:
+            receipt = await ledger.refund_in(
+                tx,
+                now=now,
+                charge_id=m.photo_charge_transaction_id,
+                amount_cents=m.photos_cents,
+                idem=ledger.Idempotency("system", f"photos-rejected:{m.id}", {}),
+                reason="photos rejected by facility staff",
+                details={"message_id": m.id},
+            )
+            m.photo_refund_transaction_id = receipt.transaction_id
+            refunded += m.photos_cents
         await tx.flush()
         await append_in(
             tx,

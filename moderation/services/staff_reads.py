@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from moderation.services.privilege import sent_while_privileged
 from server.domain.permissions import Action
 from server.errors import Forbidden, NotFound
 from server.services.audit import record_staff_action
 from server.services.context import Principal, Services
 from server.services.message_views import MessageView, view_of
 from server.services.messages import MAX_PAGE, NO_CONTACT
+from server.storage.case_models import sent_while_privileged
 from server.storage.message_models import Message
 from server.storage.models import Contact
 

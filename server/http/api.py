@@ -40,7 +40,9 @@ STATUS_TEXT = {
     201: "Created",
     202: "Accepted",
     204: "No content",
+    206: "Part of the content (a Range request)",
     303: "Redirect",
+    304: "Not modified (If-None-Match)",
     400: "Malformed request",
     401: "Not signed in",
     402: "Cannot pay (declined, or not enough money)",
@@ -49,10 +51,11 @@ STATUS_TEXT = {
     409: "Conflict with the current state",
     413: "Body too large",
     415: "Wrong content type",
+    416: "Range not satisfiable",
     422: "Invalid fields",
     429: "Too many attempts; see Retry-After",
     502: "An upstream service (the payment processor) did not answer; retry with the same key",
-    503: "Not ready (the database does not answer)",
+    503: "Not ready (the database or the photo store does not answer, or too busy)",
 }
 
 
@@ -77,6 +80,10 @@ class Endpoint:
     also_produces: tuple[str, ...] = ()
     # Content types of the error answers: JSON (the Error schema), or also a page for people.
     error_produces: tuple[str, ...] = ("application/json",)
+    # A multipart/form-data body instead of JSON: its schema (the handler reads it streaming).
+    form: dict[str, Any] | None = None
+    # A GET that also answers HEAD (the same headers, no body).
+    head: bool = False
 
     def __post_init__(self) -> None:
         _ = self.kinds  # an unknown kind fails when the route table is built
@@ -107,6 +114,8 @@ class Api:
             for name in _path_params(e.path):
                 path = path.replace(f"{{{name}}}", f"{{{name}:{ID_PATTERN}}}")
             router.add_route(e.method, path, _declaring(e))
+            if e.head:
+                router.add_route("HEAD", path, _declaring(e))
 
     def openapi(self, *, server_url: str) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
@@ -154,6 +163,11 @@ class Api:
                     "required": True,
                     "content": {"application/json": {"schema": refs[(e.body, "validation")]}},
                 }
+            if e.form is not None:
+                op["requestBody"] = {
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": e.form}},
+                }
             if e.auth is not None:
                 op["security"] = [{"session": []}, {"bearer": []}]
                 op["x-homeline-principal"] = e.auth
@@ -179,12 +193,12 @@ class Api:
         out: dict[str, Any] = {
             str(code): {
                 "description": STATUS_TEXT[code],
-                **({} if code in (204, 303) else ok_content),
+                **({} if code in (204, 303, 304) else ok_content),
             }
             for code in (e.ok, *e.also_ok)
         }
         codes = set(e.errors)
-        if e.body is not None:
+        if e.body is not None or e.form is not None:
             codes |= {400, 413, 415, 422}
         if e.query is not None:
             codes.add(422)

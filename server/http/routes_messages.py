@@ -11,11 +11,11 @@ from server.http.auth import route_actor
 from server.http.parsing import idempotency_key, parse_json, parse_query, path_id
 from server.http.schemas_messages import (
     MESSAGE_JSON_BYTES,
-    ContactQuery,
     ExportQuery,
     MarkReadBody,
     MessageBody,
     MessageHistoryQuery,
+    QuoteQuery,
 )
 from server.services import conversations, messages
 from server.services.message_views import message_json
@@ -26,7 +26,12 @@ async def send_message(request: web.Request) -> web.Response:
     key = idempotency_key(request, body.client_id)
     actor = await route_actor(request)
     view, created = await messages.do_send_message(
-        request.app[SERVICES], actor, contact_id=body.contact_id, body=body.body, client_id=key
+        request.app[SERVICES],
+        actor,
+        contact_id=body.contact_id,
+        body=body.body,
+        client_id=key,
+        photo_ids=body.photo_ids,
     )
     return web.json_response(message_json(view, actor.party), status=201 if created else 200)
 
@@ -58,9 +63,11 @@ async def delete_message(request: web.Request) -> web.Response:
 
 
 async def message_quote(request: web.Request) -> web.Response:
-    query = parse_query(request, ContactQuery)
+    query = parse_query(request, QuoteQuery)
     actor = await route_actor(request)
-    quote = await messages.access_quote(request.app[SERVICES], actor, contact_id=query.contact_id)
+    quote = await messages.access_quote(
+        request.app[SERVICES], actor, contact_id=query.contact_id, photos=query.photos
+    )
     return web.json_response(
         {
             "contact_id": query.contact_id,
@@ -70,6 +77,10 @@ async def message_quote(request: web.Request) -> web.Response:
             "payer": quote.payer,
             "can_send": quote.can_send,
             "why_not": quote.why_not,
+            "text_cents": quote.text_cents,
+            "photos": quote.photos,
+            "photo_price_cents": quote.photo_price_cents,
+            "photos_cents": quote.price_cents - quote.text_cents,
         }
     )
 
@@ -116,8 +127,9 @@ def endpoints() -> list[Endpoint]:
             "POST",
             "/api/v1/messages",
             send_message,
-            "Send a message over an approved contact (Idempotency-Key or client_id required; "
-            "a retry answers 200 with the first send)",
+            "Send a message over an approved contact, with up to 5 uploaded photos (family to "
+            "resident only; Idempotency-Key or client_id required; a retry answers 200 with "
+            "the first send)",
             t,
             body=MessageBody,
             auth="family|resident",
@@ -139,9 +151,10 @@ def endpoints() -> list[Endpoint]:
             "GET",
             "/api/v1/messages/quote",
             message_quote,
-            "The price of the next message on a contact and who would pay it, before sending",
+            "The price of the next message on a contact (with `photos` photos) and who would "
+            "pay it, before sending",
             t,
-            query=ContactQuery,
+            query=QuoteQuery,
             auth="family|resident",
             errors=(403, 404),
         ),

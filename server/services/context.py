@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -13,6 +15,7 @@ from server.clock import Clock
 from server.config import Config
 from server.domain.party import Party, PartyKind
 from server.domain.permissions import Action, Role, allowed, serves, staff_role
+from server.errors import Conflict
 from server.services.mail import MailQueue
 from server.services.notify import Notifier, RecordingNotifier
 from server.services.passwords import Hasher
@@ -29,6 +32,38 @@ class PolicySource(Protocol):
     async def __call__(self, tx: AsyncSession, *, facility_id: int) -> Policy: ...
 
 
+class PhotoAttacher(Protocol):
+    """Attaches a sender's unsent photos to the message being sent, in the send's transaction:
+    locks and checks them (theirs, on this contact, unsent, not expired; else NotFound or
+    Conflict, and the send rolls back with its charge) and answers what the message shows of
+    each, in order. The photos are the media wing's (its table, its blobs); server/app.py fills
+    this port with `media.services.photos.attach_in`."""
+
+    async def __call__(
+        self,
+        tx: AsyncSession,
+        *,
+        sender: Party,
+        contact_id: int,
+        photo_ids: Sequence[int],
+        message_id: int,
+        now: datetime,
+    ) -> list[dict[str, int]]: ...
+
+
+async def no_photos(
+    tx: AsyncSession,
+    *,
+    sender: Party,
+    contact_id: int,
+    photo_ids: Sequence[int],
+    message_id: int,
+    now: datetime,
+) -> list[dict[str, int]]:
+    """For one-off commands that send no photos."""
+    raise Conflict("Photos cannot be sent from here.", code="photos_unavailable")
+
+
 @dataclass(frozen=True)
 class Services:
     config: Config
@@ -39,6 +74,7 @@ class Services:
     mail: MailQueue
     gateway: PaymentGateway
     policies: PolicySource
+    photos: PhotoAttacher = no_photos
     # Replaced by the socket.io notifier in create_app; a recording one for one-off commands.
     notifier: Notifier = field(default_factory=RecordingNotifier)
 

@@ -57,6 +57,8 @@ class MessageView:
     rejection_reason: str | None
     refunded: bool
     appeal: AppealView | None = None
+    # What it carries: {id, width, height, thumbnail_width, thumbnail_height} each, in order.
+    photos: tuple[dict[str, int], ...] = ()
 
     def paid_by(self, viewer: Party) -> str | None:
         """Who paid, as the viewer sees it: "you", "sender", "recipient" or None (free)."""
@@ -100,7 +102,8 @@ def view_of(m: Message) -> MessageView:
         delivered_at=m.delivered_at,
         read_at=m.read_at,
         rejection_reason=m.rejection_reason,
-        refunded=m.refund_transaction_id is not None,
+        refunded=m.refund_transaction_id is not None or m.photo_refund_transaction_id is not None,
+        photos=tuple(m.photos or ()),
         appeal=AppealView(
             id=appeal.id,
             status=appeal.status,
@@ -113,6 +116,16 @@ def view_of(m: Message) -> MessageView:
         if appeal is not None
         else None,
     )
+
+
+def photo_json(photo: dict[str, int]) -> dict[str, object]:
+    """A photo a message carries, with where to view it (media/http/routes.py serves those
+    paths, to whoever may see them)."""
+    return {
+        **photo,
+        "url": f"/api/v1/photos/{photo['id']}",
+        "thumbnail_url": f"/api/v1/photos/{photo['id']}/thumbnail",
+    }
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -140,6 +153,7 @@ def message_json(m: MessageView, viewer: Party) -> dict[str, object]:
         "refunded": m.refunded,
         # The sender's appeal of a rejection (theirs alone to see).
         "appeal": m.appeal.json() if m.appeal is not None and m.sender == viewer else None,
+        "photos": [photo_json(p) for p in m.photos],
     }
 
 

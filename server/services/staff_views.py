@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.services.message_views import MessageView
+from server.services.message_views import MessageView, photo_json
 
 
 def staff_message_json(m: MessageView) -> dict[str, Any]:
@@ -21,4 +21,6 @@ def staff_message_json(m: MessageView) -> dict[str, Any]:
         "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
         "read_at": m.read_at.isoformat() if m.read_at else None,
         "rejection_reason": m.rejection_reason,
+        # Each view of a photo by staff is audited (media/services/photos.py).
+        "photos": [photo_json(p) for p in m.photos],
     }

@@ -63,12 +63,17 @@ class MainNamespace(SessionNamespace):
 
     @on("message:send")
     async def message_send(self, actor: Principal, data: Any) -> dict[str, Any]:
-        """`message:send {contact_id, body, client_id}` -> the stored message (the first one,
-        on a retry with the same client_id) or `{error}`."""
+        """`message:send {contact_id, body, photo_ids?, client_id}` -> the stored message (the
+        first one, on a retry with the same client_id) or `{error}`."""
         body = MessageBody.model_validate(_body(data))
         key = idempotency_key(None, body.client_id)
         view, _ = await do_send_message(
-            self.svc, actor, contact_id=body.contact_id, body=body.body, client_id=key
+            self.svc,
+            actor,
+            contact_id=body.contact_id,
+            body=body.body,
+            client_id=key,
+            photo_ids=body.photo_ids,
         )
         return message_json(view, actor.party)
 

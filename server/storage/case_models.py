@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, inspect
+from sqlalchemy import ColumnElement, Date, ForeignKey, Index, String, Text, exists, inspect, or_
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from server.storage.message_models import Message
@@ -120,3 +120,16 @@ class FamilyBlock(Base):
     lifted_at: Mapped[datetime | None]
     lifted_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     lift_reason: Mapped[str | None] = mapped_column(Text)
+
+
+def sent_while_privileged() -> ColumnElement[bool]:
+    """SQL over `messages`: sent while its contact was privileged. Staff views must leave
+    these out even after the privilege is revoked (what was said to counsel stays private)."""
+    return exists().where(
+        ContactPrivilege.contact_id == Message.contact_id,
+        ContactPrivilege.granted_at <= Message.created_at,
+        or_(
+            ContactPrivilege.revoked_at.is_(None),
+            Message.created_at < ContactPrivilege.revoked_at,
+        ),
+    )

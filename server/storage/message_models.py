@@ -60,3 +60,17 @@ class Message(Base):
     reviewed_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     rejection_reason: Mapped[str | None] = mapped_column(Text)
     refund_transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+    # Photos (family -> resident only): what the message carries, as the parties see it
+    # ({id, width, height, thumbnail_width, thumbnail_height}, in order; the photo rows are the
+    # media wing's), and their part of `price_cents`, charged to the sender alone and apart
+    # from the text (its own revenue account), refunded with it on rejection.
+    photos: Mapped[list[dict[str, int]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    photos_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    photo_charge_transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ledger_transactions.id")
+    )
+    photo_refund_transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ledger_transactions.id")
+    )

@@ -18,6 +18,8 @@ the module of its noun:
   `connect_family`, `wallet_of`, `trust`, `compliant_body`.
 - `resets.py`, password resets: `RESET`, `RESET_CONFIRM`, `NEW_PASSWORD`, `request_reset`,
   `reset_token`, `confirm`.
+- `photos.py`, photos through the API: `picture`, `upload`, `uploaded`, `send_photos`,
+  `stored_photos`, `blob_files`, `image_of`.
 - `install.py`, the command line: `HOMELINE`, `Install`.
 - `blobs.py`, the blob stores: `S3Server` (moto's S3 on loopback) and `running_s3_server`,
   `MOTO_MISSING`, `need_moto`, `S3_TEST_KEYS`, `silent_server`, `closed_port_url`,
@@ -104,6 +106,15 @@ from tests.story.money import (
     trust,
     wallet_of,
 )
+from tests.story.photos import (
+    blob_files,
+    image_of,
+    picture,
+    send_photos,
+    stored_photos,
+    upload,
+    uploaded,
+)
 from tests.story.resets import (
     NEW_PASSWORD,
     RESET,
@@ -169,6 +180,7 @@ __all__ = [
     "assert_error",
     "audit",
     "balance",
+    "blob_files",
     "block",
     "block_family",
     "call",
@@ -189,6 +201,7 @@ __all__ = [
     "funded_contact",
     "held_message",
     "history",
+    "image_of",
     "imported_modules",
     "impure_imports",
     "live_deposit",
@@ -199,6 +212,7 @@ __all__ = [
     "need_service",
     "new_key",
     "path_of",
+    "picture",
     "post",
     "queue",
     "request_reset",
@@ -206,6 +220,7 @@ __all__ = [
     "reset_token",
     "running_s3_server",
     "send",
+    "send_photos",
     "set_policy",
     "settled",
     "shot",
@@ -215,8 +230,11 @@ __all__ = [
     "staff_sign_in",
     "stored_messages",
     "stored_names",
+    "stored_photos",
     "tablet_sign_in",
     "trust",
+    "upload",
+    "uploaded",
     "url_of",
     "wait_for_event",
     "wallet_of",

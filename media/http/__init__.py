@@ -1,0 +1,1 @@
+"""The media wing's routes: photo upload, views, the gallery, hide and remove."""
