@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import io
-import json
 import random
 import re
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from tests.story import (
     console_sign_in,
     family_sign_in,
     live_deposit,
+    live_upload,
     shot,
     tablet_sign_in,
 )
@@ -86,31 +86,6 @@ def set_photo_rule(live_server: LiveServer, scene: Scene, mode: str) -> None:
         },
         token=scene.admin_token,
     )
-
-
-def upload(live_server: LiveServer, scene: Scene, file: Any) -> int:
-    """POST /api/v1/photos as the family (bearer), multipart with contact_id first."""
-    boundary = f"photo-test-{random.Random(file['name']).getrandbits(64):x}"
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="contact_id"\r\n\r\n'
-        f"{scene.contact_id}\r\n".encode(),
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{file["name"]}"'
-        f"\r\nContent-Type: {file['mimeType']}\r\n\r\n".encode(),
-        file["buffer"],
-        f"\r\n--{boundary}--\r\n".encode(),
-    ]
-    status, raw = request(
-        live_server.port,
-        "POST",
-        "/api/v1/photos",
-        b"".join(parts),
-        {
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "Authorization": f"Bearer {scene.family_token}",
-        },
-    )
-    assert status == 201, raw
-    return int(json.loads(raw)["id"])
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +255,8 @@ def test_tablet_gallery_lists_every_photo_received(
 ) -> None:
     gallery_family = approved_family(live_server, "gallery.family", DANA)
     live_deposit(live_server, gallery_family, 1000)
-    ids = [upload(live_server, gallery_family, photo(f"p{n}.jpg", seed=10 + n)) for n in range(3)]
+    files = [photo(f"p{n}.jpg", size=(240, 160), seed=10 + n) for n in range(3)]
+    ids = [live_upload(live_server, gallery_family, f["buffer"], f["name"]) for f in files]
     live_server.api(
         "POST",
         "/api/v1/messages",
@@ -308,16 +284,33 @@ def test_tablet_gallery_lists_every_photo_received(
         )
     shown = buttons.evaluate_all("bs => bs.map(b => Number(b.dataset.photoId))")
     assert sorted(shown) == sorted(ids)  # every photo of the message, and no other
-    third = grid.nth(2).get_by_role("button")
-    third.click()
+    shot(tablet, "tablet-gallery")
+
+    # The viewer by pointer: a swipe to the left is the next photo, the wheel zooms.
+    second = grid.nth(1).get_by_role("button")
+    second.click()
     viewer = tablet.get_by_role("dialog", name="Your photos")
-    expect(viewer.locator(".pv-count")).to_have_text("3 of 3")
+    count = viewer.locator(".pv-count")
+    expect(count).to_have_text("2 of 3")
+    stage = viewer.locator(".pv-stage").bounding_box()
+    assert stage is not None
+    x, y = stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2
+    tablet.mouse.move(x + 150, y)
+    tablet.mouse.down()
+    tablet.mouse.move(x - 150, y, steps=6)
+    tablet.mouse.up()
+    expect(count).to_have_text("3 of 3")
     viewer.get_by_role("button", name="Previous photo").click()
-    expect(viewer.locator(".pv-count")).to_have_text("2 of 3")
+    expect(count).to_have_text("2 of 3")
+    tablet.mouse.move(x, y)
+    tablet.mouse.wheel(0, -300)
+    expect(viewer.locator(".pv-zoom")).not_to_have_text("100%")
+    viewer.get_by_role("button", name="Zoom out").click()
+    viewer.get_by_role("button", name="Zoom out").click()
+    expect(viewer.locator(".pv-zoom")).to_have_text("100%")
     viewer.get_by_role("button", name="Close the photo viewer").click()
     expect(viewer).to_have_count(0)
-    expect(third).to_be_focused()
-    shot(tablet, "tablet-gallery")
+    expect(second).to_be_focused()
 
 
 def test_family_is_told_the_limit_and_the_refusal_and_removes_photos_by_keyboard(
