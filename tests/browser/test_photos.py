@@ -11,6 +11,7 @@ photo, and photos are removed with the keyboard.
 
 from __future__ import annotations
 
+import base64
 import importlib
 import io
 import random
@@ -61,6 +62,26 @@ RECORD_PROGRESS = """() => {
              {subtree: true, attributes: true, attributeFilter: ["aria-valuenow"]});
 }"""
 LOADED = "img => img.complete && img.naturalWidth > 0"
+# Files handed to the page as a drop on an element, or a paste into it, as the browser does.
+_FILES = """(files) => {
+  const data = new DataTransfer();
+  for (const f of files) {
+    const bytes = Uint8Array.from(atob(f.base64), (c) => c.charCodeAt(0));
+    data.items.add(new File([bytes], f.name, {type: f.type}));
+  }
+  return data;
+}"""
+DROP = f"""(target, files) => {{
+  const data = ({_FILES})(files);
+  const init = {{dataTransfer: data, bubbles: true, cancelable: true}};
+  for (const type of ["dragenter", "dragover", "drop"])
+    target.dispatchEvent(new DragEvent(type, init));
+}}"""
+PASTE = f"""(target, files) => {{
+  const data = ({_FILES})(files);
+  const init = {{clipboardData: data, bubbles: true, cancelable: true}};
+  target.dispatchEvent(new ClipboardEvent("paste", init));
+}}"""
 
 
 def photo(name: str, *, kind: str = "JPEG", size: tuple[int, int] = (96, 64), seed: int = 0) -> Any:
@@ -71,6 +92,15 @@ def photo(name: str, *, kind: str = "JPEG", size: tuple[int, int] = (96, 64), se
     Image.frombytes("RGB", size, pixels).save(buffer, kind)
     mime = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif"}[kind]
     return {"name": name, "mimeType": mime, "buffer": buffer.getvalue()}
+
+
+def as_js_file(file: Any) -> dict[str, str]:
+    """A photo() for DROP and PASTE."""
+    return {
+        "name": file["name"],
+        "type": file["mimeType"],
+        "base64": base64.b64encode(file["buffer"]).decode(),
+    }
 
 
 def set_photo_rule(live_server: LiveServer, scene: Scene, mode: str) -> None:
@@ -353,10 +383,8 @@ def test_family_is_told_the_limit_and_the_refusal_and_removes_photos_by_keyboard
     expect(status).to_have_text("Photo 3 removed.")
     expect(family.locator("#conv-price")).to_contain_text("Price: $4.50 from your wallet")
 
-    # Two more on top of four: only one fits.
-    form.locator("#conv-photos-input").set_input_files(
-        [photo("x.jpg", seed=50), photo("y.jpg", seed=51)]
-    )
+    # Two more dropped on the composer, on top of four: only one fits.
+    form.evaluate(DROP, [as_js_file(photo("x.jpg", seed=50)), as_js_file(photo("y.jpg", seed=51))])
     expect(tiles).to_have_count(5)
     expect(status).to_have_text("A message can carry at most 5 photos: 1 photo was not added.")
     expect(ready).to_have_count(5)
@@ -378,3 +406,10 @@ def test_family_is_told_the_limit_and_the_refusal_and_removes_photos_by_keyboard
         return all(request(live_server.port, "GET", p, None, bearer)[0] == 404 for p in paths)
 
     wait_until(all_gone, f"photos {ids} deleted on the server")
+
+    # A photo pasted into the text box is attached too.
+    form.get_by_label(f"Your message to {MARCUS.name}").evaluate(
+        PASTE, [as_js_file(photo("pasted.png", kind="PNG", seed=60))]
+    )
+    expect(ready).to_have_count(1)
+    expect(family.locator("#conv-price")).to_contain_text("Price: $1.50 from your wallet")
