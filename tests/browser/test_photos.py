@@ -4,9 +4,10 @@ DevTools, so the bar is seen moving); the price shows $2.00 (two photos at $1.00
 under the facility's rule "photos: review all" the message is held; a reviewer sees the photos
 in the queue, opens one in the zoomable viewer and approves; the family sees it delivered, and
 the resident's tablet shows the photos inline and opens the full-screen viewer, moves with the
-arrow key and closes with Escape. Then: the tablet's gallery lists every photo received; on
-the family page a sixth photo is refused by the page, the server's refusal shows next to its
-photo, and photos are removed with the keyboard.
+arrow key and closes with Escape. Then: the tablet's gallery lists every photo received and its
+viewer follows a swipe and the wheel; on the family page a sixth photo is refused by the page,
+the server's refusal shows next to its photo, photos are removed with the keyboard (and deleted
+on the server), and photos dropped on the composer or pasted into it are attached.
 """
 
 from __future__ import annotations
@@ -252,6 +253,7 @@ def test_family_sends_two_photos_a_reviewer_approves_and_the_tablet_views_them(
         tablet.locator("#approved-list > li").filter(has_text="Casey Lane").get_by_role(
             "link", name="Messages with Casey Lane"
         ).click()
+        expect(tablet.get_by_role("button", name="Add photos")).to_have_count(0)  # one-way
         arrived = tablet.locator("#conv-list > li").filter(has=tablet.locator(".photo-strip"))
         expect(arrived).to_have_count(1)
         expect(arrived.locator(".msg-body")).to_have_count(0)  # no text: only photos
