@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,19 @@ async def test_the_root_is_made_if_missing(tmp_path: Path) -> None:
     await store.put("k", b"v")
     assert (tmp_path / "a" / "b").is_dir()
     assert LocalBlobStore(tmp_path / "a" / "b").root == store.root
+
+
+async def test_starting_removes_temporary_files_a_killed_write_left_behind(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    await store.put("photos/kept.jpg", b"kept")
+    shard = store.path_for("photos/kept.jpg").parent
+    stray = shard / ".tmp-0123456789abcdef"
+    stray.write_bytes(b"half a photo")
+    hour_ago = time.time() - 3601
+    os.utime(stray, (hour_ago, hour_ago))
+    fresh = shard / ".tmp-fedcba9876543210"  # another process's write in progress
+    fresh.write_bytes(b"being written")
+    await store.start()
+    assert not stray.exists()
+    assert fresh.exists()
+    assert await store.get("photos/kept.jpg") == b"kept"

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import socketio
 from aiohttp.test_utils import TestClient
 
 from server.appkeys import SCHEDULER
 from server.domain.ledger import family_wallet, resident_wallet
 from server.services.context import Services
+from server.services.ratelimit import PHOTO_UPLOADS_PER_FAMILY
 from tests.fakes import FrozenClock
 from tests.story import (
     A_SATURDAY_AFTERNOON,
     PASSWORD,
     REVIEW_ALL,
+    WAIT,
     Actor,
     World,
     approved_contact,
@@ -22,6 +25,7 @@ from tests.story import (
     audit,
     balance,
     blob_files,
+    connect,
     fund,
     funded_contact,
     history,
@@ -38,7 +42,7 @@ from tests.story import (
     upload,
     uploaded,
 )
-from tests.story.photos import RED
+from tests.story.photos import RED, photo_form
 
 
 async def view(
@@ -598,3 +602,106 @@ async def test_removing_an_unsent_photo_deletes_it_but_keeps_a_blob_another_phot
     resp = await app_client.delete(f"/api/v1/photos/{two['id']}", headers=family.headers)
     assert resp.status == 204
     assert blob_files(services) == []
+
+
+async def test_a_multipart_part_with_a_broken_header_is_a_clear_400(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    family: Actor,
+    resident: Actor,
+    world: World,
+) -> None:
+    """Found by the fuzzer: a NUL in a part's header was a 500."""
+    contact_id = await funded_contact(app_client, services, family, resident, world)
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="s\x00"\r\n\r\nx\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="contact_id"\r\n\r\n{contact_id}\r\n'
+        f"--{boundary}--\r\n"
+    ).encode()
+    resp = await app_client.post(
+        "/api/v1/photos",
+        data=body,
+        headers={**family.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert resp.status == 400
+    assert_error(await resp.json(), "malformed_upload")
+    assert await stored_photos(services) == 0
+
+
+async def test_a_rejected_photo_message_can_be_appealed_and_delivered_free(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    family: Actor,
+    resident: Actor,
+    facility_admin: Actor,
+    reviewer: Actor,
+    world: World,
+) -> None:
+    contact_id = await funded_contact(app_client, services, family, resident, world)
+    await set_photo_policy(app_client, facility_admin, world, photos=REVIEW_ALL)
+    photo = await uploaded(app_client, family, contact_id)
+    status, sent = await send_photos(app_client, family, contact_id, [photo["id"]], "p-1")
+    assert status == 201 and sent["status"] == "pending_review"
+    resp = await app_client.post(
+        f"/api/v1/staff/review/{sent['id']}/reject",
+        json={"reason": "Harassing, abusive or sexually explicit"},
+        headers=reviewer.headers,
+    )
+    assert resp.status == 200
+    resp = await app_client.post(
+        f"/api/v1/messages/{sent['id']}/appeal",
+        json={"text": "It is a photo of my daughter's graduation"},
+        headers=family.headers,
+    )
+    appeal = (await resp.json())["appeal"]
+    assert resp.status == 201
+    resp = await app_client.post(
+        f"/api/v1/staff/appeals/{appeal['id']}/decide",
+        json={"decision": "overturn", "reason": "A family photo"},
+        headers=facility_admin.headers,
+    )
+    assert resp.status == 200, await resp.text()
+    await settled(app_client)
+    status, page = await history(app_client, resident, contact_id)
+    assert [p["id"] for p in page["messages"][0]["photos"]] == [photo["id"]]
+    assert (await view(app_client, resident, photo["id"]))[0] == 200
+    assert await balance(services, family_wallet(family.id)) == 500, "refunded, and still free"
+
+
+async def test_photos_can_be_sent_over_the_socket_too(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    sio: socketio.AsyncClient,
+    family: Actor,
+    resident: Actor,
+    world: World,
+) -> None:
+    contact_id = await funded_contact(app_client, services, family, resident, world)
+    photo = await uploaded(app_client, family, contact_id)
+    await connect(sio, app_client, token=family.token)
+    sent = await sio.call(
+        "message:send",
+        {"contact_id": contact_id, "body": "", "photo_ids": [photo["id"]], "client_id": "s-1"},
+        timeout=WAIT,
+    )
+    assert sent["status"] == "delivered" and sent["price_cents"] == 100, sent
+    assert [p["id"] for p in sent["photos"]] == [photo["id"]]
+
+
+async def test_a_family_uploading_past_the_hourly_ceiling_waits(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    family: Actor,
+    resident: Actor,
+    world: World,
+) -> None:
+    contact_id = await funded_contact(app_client, services, family, resident, world)
+    for _ in range(PHOTO_UPLOADS_PER_FAMILY.limit):  # as if it had uploaded that many
+        await services.limiter.count(PHOTO_UPLOADS_PER_FAMILY, f"family:{family.id}")
+    resp = await app_client.post(
+        "/api/v1/photos", data=photo_form(contact_id, picture()), headers=family.headers
+    )
+    assert resp.status == 429
+    assert int(resp.headers["Retry-After"]) > 0
+    assert await stored_photos(services) == 0

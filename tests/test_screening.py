@@ -195,6 +195,35 @@ def test_photos_follow_the_photos_rule() -> None:
     assert screen(Screened("x", Direction.INCOMING, False), policy, NOW).action is Action.DELIVER
 
 
+def test_a_message_with_photos_follows_the_stricter_of_its_two_rules() -> None:
+    review_all = DeliveryRule(mode=DeliveryMode.REVIEW_ALL)
+    # The text rule is stricter: a photo message is held by it.
+    policy = Policy(incoming=review_all, photos=DeliveryRule(DeliveryMode.DELAY, 10))
+    verdict = screen(Screened("", Direction.INCOMING, False, photo=True), policy, NOW)
+    assert verdict.action is Action.HOLD and verdict.matched == ("incoming: review all",)
+    # Two delays: the longer one.
+    policy = Policy(
+        incoming=DeliveryRule(DeliveryMode.DELAY, 30), photos=DeliveryRule(DeliveryMode.DELAY, 5)
+    )
+    verdict = screen(Screened("x", Direction.INCOMING, False, photo=True), policy, NOW)
+    assert verdict.deliver_at == NOW + timedelta(minutes=30)
+    assert verdict.matched == ("incoming: delay 30 min",)
+    assert policy.delay_minutes_for(Direction.INCOMING, photo=True) == 30
+    # review_flagged on either side flags a photo message's text by the rules.
+    policy = Policy(photos=DeliveryRule(DeliveryMode.REVIEW_FLAGGED), rules=(word("knife"),))
+    assert (
+        screen(Screened("a knife", Direction.INCOMING, False, photo=True), policy, NOW).action
+        is Action.HOLD
+    )
+    assert (
+        screen(Screened("a knife", Direction.INCOMING, False), policy, NOW).action is Action.DELIVER
+    )
+    assert (
+        screen(Screened("a fork", Direction.INCOMING, False, photo=True), policy, NOW).action
+        is Action.DELIVER
+    )
+
+
 def test_an_approved_message_waits_only_for_what_is_left_of_its_delay() -> None:
     sent_at = NOW - timedelta(minutes=3)
     assert release_time(10, sent_at, NOW) == sent_at + timedelta(minutes=10)

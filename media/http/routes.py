@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import Field
 
 from media.services import photos
@@ -75,8 +76,10 @@ async def upload_photo(request: web.Request) -> web.Response:
                 data = await read_upload(part, cap=media.max_bytes)
             else:
                 await part.release()
-    except (ValueError, AssertionError) as exc:
-        raise MalformedUpload(f"The multipart body could not be read: {exc}") from None
+    except (ValueError, AssertionError, HttpProcessingError) as exc:
+        # aiohttp's reader refuses bad boundaries, headers and encodings in these ways.
+        reason = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
+        raise MalformedUpload(f"The multipart body could not be read: {reason}") from None
     missing = {
         name: "Required."
         for name, value in (("contact_id", contact_id), ("file", data))
@@ -208,7 +211,7 @@ def endpoints() -> list[Endpoint]:
             auth="family",
             ok=201,
             also_ok=(200,),
-            errors=(403, 404, 409, 503),
+            errors=(403, 404, 409, 429, 503),
         ),
         Endpoint(
             "GET",
@@ -253,5 +256,6 @@ def endpoints() -> list[Endpoint]:
             t,
             auth="family|resident",
             ok=204,
+            errors=(403,),
         ),
     ]

@@ -39,6 +39,7 @@ from server.errors import Conflict, DomainError, Forbidden, NotFound
 from server.services.audit import record_staff_action
 from server.services.blocks_in_force import block_in_force
 from server.services.context import Principal, PrincipalKind, Services
+from server.services.ratelimit import PHOTO_UPLOADS_PER_FAMILY, enforce
 from server.storage.case_models import sent_while_privileged
 from server.storage.db import serialise_writers
 from server.storage.message_models import Message
@@ -196,6 +197,7 @@ async def do_upload(
         if first is not None:
             return _replayed(first, contact_id), False
     await access_upload_target(svc, actor, contact_id=contact_id)
+    await enforce(svc.limiter, (PHOTO_UPLOADS_PER_FAMILY, f"family:{family_id}"))
     photo = await (await media.ready_pipeline()).normalise(data)
     now = svc.clock.now()
     try:

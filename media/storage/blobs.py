@@ -28,6 +28,7 @@ import hashlib
 import os
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +37,8 @@ MAX_KEY_CHARS = 512
 CHUNK_BYTES = 256 * 1024
 _SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 _SHARD = re.compile(r"[0-9A-Fa-f]{2}")
+# A write takes well under a second; a temporary file an hour old was left by a killed process.
+STRAY_TEMP_SECONDS = 3600.0
 _TEMP_PREFIX = ".tmp-"  # no key segment starts with a dot, so no key can name a temporary file
 
 
@@ -108,10 +111,24 @@ class LocalBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     async def start(self) -> None:
-        """Nothing to open: the folder is made by the constructor."""
+        """Nothing to open (the folder is made by the constructor); temporary files that a
+        write killed mid-way left behind (older than `STRAY_TEMP_SECONDS`: a younger one may
+        be another process's write in progress) are removed."""
+        await asyncio.to_thread(self.remove_stray_temporary_files)
 
     async def close(self) -> None:
         """Nothing to release."""
+
+    def remove_stray_temporary_files(self, *, older_than: float = STRAY_TEMP_SECONDS) -> int:
+        """Delete `.tmp-*` files not touched for `older_than` seconds; how many went."""
+        cutoff = time.time() - older_than
+        removed = 0
+        for temp in self.root.rglob(f"{_TEMP_PREFIX}*"):
+            with contextlib.suppress(FileNotFoundError):
+                if temp.is_file() and temp.stat().st_mtime < cutoff:
+                    temp.unlink()
+                    removed += 1
+        return removed
 
     def path_for(self, key: str) -> Path:
         """Where the blob of `key` lives (whether or not it exists)."""

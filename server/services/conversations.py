@@ -129,7 +129,11 @@ class Export:
                 else (f" [{m.status.value.replace('_', ' ')}]")
             )
             lines.append(f"[{m.created_at:%Y-%m-%d %H:%M} UTC] {who}{state}:")
-            lines.extend(f"  {line}" for line in m.body.splitlines() or [""])
+            lines.extend(f"  {line}" for line in m.body.splitlines() or ([] if m.photos else [""]))
+            if m.photos:
+                # JSON export links them; here, which photos, so the reader can match them.
+                ids = ", ".join(str(p["id"]) for p in m.photos)
+                lines.append(f"  ({len(m.photos)} photo{'s' if len(m.photos) > 1 else ''}: {ids})")
             if m.rejection_reason:
                 lines.append(f"  (rejected: {m.rejection_reason})")
             lines.append("")

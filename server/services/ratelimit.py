@@ -50,6 +50,8 @@ ACTIVATE_PER_EMAIL = Limit("activate-email", 10, 900)
 ACTIVATE_PER_ADDRESS = Limit("activate-ip", 30, 900)
 MAIL_PER_EMAIL = Limit("mail-email", 3, 900)
 MAIL_PER_ADDRESS = Limit("mail-ip", 20, 900)
+# Each upload costs a worker process a decode: far more than a family sends, still a ceiling.
+PHOTO_UPLOADS_PER_FAMILY = Limit("photo-uploads", 100, 3600)
 
 
 @dataclass(frozen=True)

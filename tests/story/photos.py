@@ -33,6 +33,19 @@ def picture(
     return out.getvalue()
 
 
+def photo_form(
+    contact_id: int | str,
+    data: bytes,
+    *,
+    content_type: str = "image/jpeg",
+    filename: str = "photo.jpg",
+) -> FormData:
+    form = FormData()
+    form.add_field("contact_id", str(contact_id))
+    form.add_field("file", data, filename=filename, content_type=content_type)
+    return form
+
+
 async def upload(
     client: TestClient[Any, Any],
     who: Actor,
@@ -43,9 +56,7 @@ async def upload(
     filename: str = "photo.jpg",
     key: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    form = FormData()
-    form.add_field("contact_id", str(contact_id))
-    form.add_field("file", data, filename=filename, content_type=content_type)
+    form = photo_form(contact_id, data, content_type=content_type, filename=filename)
     headers = dict(who.headers)
     if key is not None:
         headers["Idempotency-Key"] = key

@@ -25,6 +25,7 @@ const KNOWN_ACTIONS = [
   "family.block",
   "family.unblock",
   "messages.view",
+  "photo.view",
   "refund.*",
 ];
 
