@@ -153,10 +153,9 @@ export function setupPhotoTray({ onChange, sessionEnded }) {
   function discard(item) {
     if (item.state === "uploading") item.upload?.abort();
     if (item.state === "ready") {
-      del(`/api/v1/photos/${item.photo.id}`).catch((error) => {
-        if (error instanceof ApiError && error.status === 401) sessionEnded();
-        // Otherwise it stays unsent on the server, which deletes it after a day.
-      });
+      // A delete that fails (signed out meanwhile, offline) leaves the photo unsent on the
+      // server, which deletes it after a day: nothing to tell the user.
+      del(`/api/v1/photos/${item.photo.id}`).catch(() => {});
     }
     if (item.preview) URL.revokeObjectURL(item.preview);
   }
