@@ -241,6 +241,10 @@ def test_family_sends_two_photos_a_reviewer_approves_and_the_tablet_views_them(
         reviewer.keyboard.press("Escape")
         expect(viewer).to_have_count(0)
         expect(opener).to_be_focused()
+        item.get_by_role("button", name="Show the conversation").click()
+        held = item.locator(".context-list > li").last
+        expect(held).to_contain_text("(this message)")
+        expect(held.locator(".photo-thumb")).to_have_count(2)
         item.get_by_role("button", name="Approve").click()
         expect(reviewer.locator("#review-status")).to_contain_text("Approved the message")
         expect(item).to_have_count(0)
