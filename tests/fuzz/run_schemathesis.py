@@ -68,8 +68,9 @@ class Outcome:
 
 
 def schemathesis_command() -> list[str]:
-    script = Path(sys.executable).parent / "schemathesis"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "schemathesis.cli"]
+    """schemathesis's command line, through our wrapper (a higher recursion limit: see
+    tests/fuzz/schemathesis_cli.py)."""
+    return [sys.executable, str(HERE / "schemathesis_cli.py")]
 
 
 def set_the_scene(server: ServerProcess, facility_id: int) -> list[Caller]:
