@@ -9,8 +9,8 @@
 // A send uses socket.io `message:send` (plain HTTP when the socket is down) with a client_id
 // made once per draft: a retry after an unknown outcome reuses it and the server answers with
 // the first send, so a message is never stored or charged twice. The id is renewed only when
-// the server has definitely refused the draft, or has definitely stored it. A message with
-// photos goes by HTTP, the contract's way of carrying photo_ids.
+// the server has definitely refused the draft, or has definitely stored it. Photos go as
+// photo_ids (uploaded first, by photo-tray.js), either way.
 
 import { ApiError, del, get, post } from "./api.js";
 import { setStatus } from "./forms.js";
@@ -192,7 +192,7 @@ export function setupConversation({
 
   async function deliver(payload) {
     const socket = live();
-    if (socket?.connected && !payload.photo_ids) return socket.request("message:send", payload);
+    if (socket?.connected) return socket.request("message:send", payload);
     return post("/api/v1/messages", payload);
   }
 
