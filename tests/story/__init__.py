@@ -29,7 +29,7 @@ the module of its noun:
 - `browser.py`, in the browser (against `tests.liveserver.LiveServer`): `REQUIRE_BROWSER`,
   `SCREENSHOTS`, `Resident`, `MARCUS`, `DANA`, `CONTROL_LABELS`, `shot`, `tablet_sign_in`,
   `family_sign_in`, `console_sign_in`, `connected_family`, `Scene`, `approved_family`,
-  `live_deposit`, `message`.
+  `live_deposit`, `live_upload`, `message`.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from tests.story.browser import (
     console_sign_in,
     family_sign_in,
     live_deposit,
+    live_upload,
     message,
     shot,
     tablet_sign_in,
@@ -205,6 +206,7 @@ __all__ = [
     "imported_modules",
     "impure_imports",
     "live_deposit",
+    "live_upload",
     "log_in",
     "mark_privileged",
     "message",

@@ -3,10 +3,13 @@ page, and scenes set through the API."""
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tests.liveserver.process import request
 from tests.story.stage import PASSWORD
 
 if TYPE_CHECKING:
@@ -159,6 +162,36 @@ def live_deposit(live_server: LiveServer, scene: Scene, cents: int) -> None:
         },
         token=scene.family_token,
     )
+
+
+def live_upload(
+    live_server: LiveServer,
+    scene: Scene,
+    data: bytes,
+    filename: str = "photo.jpg",
+    content_type: str = "image/jpeg",
+) -> int:
+    """An unsent photo uploaded by the scene's family (POST /api/v1/photos, multipart with
+    contact_id first, as the family page sends it); its id."""
+    boundary = f"homeline-{secrets.token_hex(8)}"
+    body = b"".join(
+        [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="contact_id"\r\n\r\n'
+            f"{scene.contact_id}\r\n".encode(),
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'.encode(),
+            data,
+            f"\r\n--{boundary}--\r\n".encode(),
+        ]
+    )
+    headers = {
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Authorization": f"Bearer {scene.family_token}",
+    }
+    status, raw = request(live_server.port, "POST", "/api/v1/photos", body, headers)
+    if status != 201:
+        raise AssertionError(f"POST /api/v1/photos: {status} {raw.decode(errors='replace')}")
+    return int(json.loads(raw)["id"])
 
 
 def message(page: Page, text: str) -> Locator:

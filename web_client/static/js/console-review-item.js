@@ -1,10 +1,11 @@
 // How a held message looks in the review queue (console-review.js): who wrote to whom, when,
-// what it cost, the rules that held it, its text with the matching passages marked, the
-// buttons, and the conversation before it. Message text is only ever set as text: highlights
+// what it cost, the rules that held it, its text with the matching passages marked, its photos
+// (each opens the zoomable viewer), the buttons, and the conversation before it. Message text is only ever set as text: highlights
 // become <mark> elements around text nodes, never markup.
 
 import { el } from "./forms.js";
 import { formatCents, formatWhen } from "./money.js";
+import { photoStrip } from "./photo-strip.js";
 
 const MESSAGE_STATUS = {
   pending_review: "held for review",
@@ -82,6 +83,10 @@ export function reviewItemNode(item, { onApprove, onReject, onContext }) {
           )
         : null,
       el("p", { class: "review-body" }, highlightedBody(item.body, item.highlights)),
+      photoStrip(item.photos, {
+        title: `Photos in ${describe(item)}`,
+        where: `#review-list > [data-message-id="${Number(item.id)}"] > .who`,
+      }),
     ),
   );
   // Several messages between the same two people: the time tells their buttons apart.
@@ -122,6 +127,9 @@ export function contextNodes(item, messages) {
           (m.id === item.id ? " (this message)" : ""),
       ),
       el("span", { class: "context-body" }, m.body ?? ""),
+      photoStrip(m.photos, {
+        title: `Photos from ${who(m.sender)}, ${formatWhen(m.created_at)}`,
+      }),
     );
   return [
     el("h3", {}, "The conversation, latest messages"),

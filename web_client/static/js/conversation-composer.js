@@ -1,44 +1,19 @@
 // The composer under a conversation, as DOM: the text box with its counter in code points (as
-// the server counts: an emoji is one), read to screen readers when typing pauses; the price of
-// the next message and who pays; the Send button and the sentences said about a send. Sending
-// itself is conversation.js's.
+// the server counts: an emoji is one), read to screen readers when typing pauses; the photos
+// attached (family app: photo-tray.js); the price of the next message and who pays
+// (conversation-price.js); the Send button and the sentences said about a send. Sending itself
+// is conversation.js's.
 
+import { ApiError } from "./api.js";
 import { el, setStatus } from "./forms.js";
-import { clock, formatPrice } from "./conversation-view.js";
+import { clock } from "./conversation-view.js";
+import { quoteParts } from "./conversation-price.js";
 
 export const MAX_CHARS = 30000;
 const NUMBER = new Intl.NumberFormat("en-US");
 
 /** Characters as the server counts them: Unicode code points (an emoji is one). */
 export const charCount = (text) => [...text].length;
-
-/** What the next message costs and who pays, as a sentence (and its kind for styling). */
-function quoteParts(quote, { name, addMoneyHref }) {
-  const each = formatPrice(quote.message_price_cents ?? quote.price_cents);
-  if (!quote.can_send && (!quote.price_cents || quote.payer)) {
-    return ["error", ["Messages cannot be sent on this contact now."]];
-  }
-  if (!quote.can_send) {
-    const why = `You cannot send a message now: neither you nor ${name} has enough money for one (${each}).`;
-    return addMoneyHref
-      ? ["error", [why, " ", el("a", { href: addMoneyHref }, "Add money to your wallet"), "."]]
-      : ["error", [why, ` Money added to your account, or to ${name}'s, makes it possible.`]];
-  }
-  if (!quote.message_price_cents && !quote.price_cents) {
-    return ["free", ["Price: free (messages with this contact cost nothing)"]];
-  }
-  if (!quote.price_cents || quote.payer === null) {
-    return ["free", [`Price: free today (${Number(quote.free_remaining_today) || 0} free left)`]];
-  }
-  if (quote.payer === "you")
-    return ["", [`Price: ${formatPrice(quote.price_cents)} from your wallet`]];
-  return [
-    "",
-    [
-      `Price: ${formatPrice(quote.price_cents)}, the recipient pays (${name}): your wallet has too little.`,
-    ],
-  ];
-}
 
 /** What happens next to a message just sent, in words. */
 export function sentSentence(m, name) {
@@ -49,9 +24,10 @@ export function sentSentence(m, name) {
 
 /**
  * Build the composer's form and return it with its operations. addMoneyHref: where to add
- * money (null on the tablet); onInput(text): the text was edited.
+ * money (null on the tablet); onInput(text): the text was edited; tray: the photo tray
+ * (photo-tray.js), or null where no photos are sent.
  */
-export function setupComposer({ addMoneyHref, onInput }) {
+export function setupComposer({ addMoneyHref, onInput, tray = null }) {
   const textarea = el("textarea", {
     id: "conv-body",
     name: "body",
@@ -84,11 +60,35 @@ export function setupComposer({ addMoneyHref, onInput }) {
     { id: "conv-form", "aria-labelledby": "conv-form-heading" },
     el("h2", { id: "conv-form-heading", class: "visually-hidden" }, "Write a message"),
     el("div", { class: "field" }, label, hint, textarea, counter, counterLive),
+    tray?.root,
     price,
     el("div", { class: "actions" }, sendButton),
     formStatus,
   );
   form.noValidate = true;
+  tray?.bind(form);
+
+  let sendingNow = false;
+  let lastQuote = null; // [quote, name]: redrawn when the text becomes empty or not
+  const paintSend = () => {
+    sendButton.disabled = sendingNow || Boolean(tray?.busy());
+  };
+  function paintQuote() {
+    if (!lastQuote) return;
+    const [quote, name] = lastQuote;
+    const [kind, parts] = quoteParts(quote, {
+      name,
+      addMoneyHref,
+      count: tray?.count() || 0,
+      hasText: Boolean(textarea.value.trim()),
+    });
+    const text = parts.map((part) => (typeof part === "string" ? part : part.textContent)).join("");
+    // Unchanged after a send: left alone, so the live region does not repeat itself.
+    if (price.textContent === text && (price.dataset.kind || "") === kind) return;
+    if (kind) price.dataset.kind = kind;
+    else delete price.dataset.kind;
+    price.replaceChildren(...parts);
+  }
 
   let countTimer = null;
   function updateCounter() {
@@ -124,6 +124,7 @@ export function setupComposer({ addMoneyHref, onInput }) {
   textarea.addEventListener("input", () => {
     onInput(textarea.value);
     updateCounter();
+    if (tray?.count()) paintQuote();
     if (formStatus.dataset.kind === "error" && charCount(textarea.value) <= MAX_CHARS)
       setStatus(formStatus, "");
   });
@@ -145,14 +146,25 @@ export function setupComposer({ addMoneyHref, onInput }) {
       label.textContent = "Your message";
       price.replaceChildren("Price: …");
       delete price.dataset.kind;
+      lastQuote = null;
     },
 
-    /** The text to send, or null after saying why it cannot be (empty, or too long). */
+    /** The text to send, or null after saying why it cannot be (empty without photos, too
+     *  long, photos still uploading or refused). Only spaces with photos is no text: "". */
     checked() {
       const text = textarea.value;
       const n = charCount(text);
+      if (tray?.busy()) {
+        setStatus(formStatus, "Wait until the photos have uploaded, then send.", "error");
+        return null;
+      }
+      if (tray?.failures()) {
+        setStatus(formStatus, "Remove the photos that could not be added, then send.", "error");
+        return null;
+      }
+      if (!text.trim() && tray?.count()) return "";
       if (!text.trim()) {
-        refuse("Write something before sending.");
+        refuse(tray ? "Write something or add a photo before sending." : "Write something before sending.");
         return null;
       }
       if (n > MAX_CHARS) {
@@ -166,19 +178,53 @@ export function setupComposer({ addMoneyHref, onInput }) {
     },
 
     sending(on) {
-      sendButton.disabled = on;
+      sendingNow = on;
+      paintSend();
       if (on) setStatus(formStatus, "Sending…", "info");
     },
 
-    /** Sent: the box empties and `sentence` says what happens next. */
+    /** The photos changed: Send waits for uploads, and the price counts them. */
+    photosChanged() {
+      paintSend();
+      paintQuote();
+    },
+
+    /** Sent: the box and the photos empty, and `sentence` says what happens next. */
     sent(sentence) {
       textarea.value = "";
+      tray?.clear();
+      paintSend();
       updateCounter();
       setStatus(formStatus, sentence, "ok");
     },
 
     say(message, kind) {
       setStatus(formStatus, message, kind);
+    },
+
+    /**
+     * A send failed: say so, and return what happened: "unknown" (it may have been stored),
+     * "reused" (an earlier version of this draft was stored) or "refused" (nothing stored).
+     */
+    failed(error) {
+      if (error.unanswered || (error instanceof ApiError && (error.status === 0 || error.status >= 500))) {
+        setStatus(
+          formStatus,
+          `${error.message} Your message may not have been sent. Press Send again: it will not be sent twice.`,
+          "error",
+        );
+        return "unknown";
+      }
+      if (error.code === "idempotency_key_reused") {
+        setStatus(
+          formStatus,
+          "An earlier version of this message was already sent. Press Send to send this text as a new message.",
+          "error",
+        );
+        return "reused";
+      }
+      this.refused(error);
+      return "refused";
     },
 
     /** The server refused the message (nothing was stored). */
@@ -191,13 +237,8 @@ export function setupComposer({ addMoneyHref, onInput }) {
     },
 
     showQuote(quote, name) {
-      const [kind, parts] = quoteParts(quote, { name, addMoneyHref });
-      const text = parts.map((part) => (typeof part === "string" ? part : part.textContent)).join("");
-      // Unchanged after a send: left alone, so the live region does not repeat itself.
-      if (price.textContent === text && (price.dataset.kind || "") === kind) return;
-      if (kind) price.dataset.kind = kind;
-      else delete price.dataset.kind;
-      price.replaceChildren(...parts);
+      lastQuote = [quote, name];
+      paintQuote();
     },
 
     quoteFailed(message) {
@@ -208,6 +249,8 @@ export function setupComposer({ addMoneyHref, onInput }) {
     /** Signed out (perhaps on a shared tablet): this person's text goes. */
     reset() {
       textarea.value = "";
+      tray?.clear({ discard: true });
+      paintSend();
       label.textContent = "Your message";
     },
   };

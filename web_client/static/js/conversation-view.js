@@ -1,17 +1,25 @@
 // The conversation's page as DOM, for the family app and the tablet: the toolbar with the
 // downloads, the message list with one bubble per message (who, when, the text, its delivery
-// state, who paid and any refund), "Delete for me" with its confirmation, the announcer that
+// state, who paid and any refund, its photos as thumbnails that open the viewer), "Delete for me" with its confirmation, the announcer that
 // reads arrivals and status changes to screen readers, and the unread counts next to each
 // contact. Elements are built and updated here; what to show comes from conversation-store.js
 // and conversation.js decides when. Message text is only ever set as text.
 
 import { el } from "./forms.js";
 import { formatCents, formatWhen } from "./money.js";
+import { photoCount, photoStrip } from "./photo-strip.js";
 
 /** 50 -> "50¢", 150 -> "$1.50". */
 export function formatPrice(cents) {
   const value = Number(cents) || 0;
   return value > 0 && value < 100 ? `${value}¢` : formatCents(value);
+}
+
+/** A message in a few words: the start of its text, or its photos when it has none. */
+export function gist(m, length = 60) {
+  const photos = Array.isArray(m.photos) ? m.photos.length : 0;
+  if (!String(m.body || "").trim() && photos) return photoCount(photos);
+  return snippet(m.body, length) + (photos ? ` (+ ${photoCount(photos)})` : "");
 }
 
 /** A time of day, with the date when it is not today. */
@@ -102,7 +110,11 @@ export function messageItem(m, { mine, name, onDelete }) {
       " · ",
       el("time", { datetime: m.created_at }, formatWhen(m.created_at)),
     ),
-    el("p", { class: "msg-body", dir: "auto" }, m.body),
+    String(m.body || "") || !m.photos?.length ? el("p", { class: "msg-body", dir: "auto" }, m.body) : null,
+    photoStrip(m.photos, {
+      title: `Photos from ${mine ? "you" : name}`,
+      where: `#conv-list > [data-message-id="${Number(m.id)}"]`,
+    }),
   );
   const facts = el("p", { class: "msg-state" });
   if (mine) {
@@ -120,7 +132,7 @@ export function messageItem(m, { mine, name, onDelete }) {
     {
       type: "button",
       class: "linklike msg-delete",
-      "aria-label": `Delete for me: ${from}, “${snippet(m.body, 40)}”`,
+      "aria-label": `Delete for me: ${from}, “${gist(m, 40)}”`,
     },
     "Delete for me",
   );

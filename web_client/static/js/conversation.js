@@ -4,26 +4,28 @@
 // unread counts shown next to each contact. This module talks to the server and wires the
 // parts: the messages as state in conversation-store.js (merged by id, so nothing shows
 // twice), the page and its bubbles in conversation-view.js, the composer with its counter and
-// price in conversation-composer.js.
+// price in conversation-composer.js, and (family app) the photos attached in photo-tray.js.
 //
 // A send uses socket.io `message:send` (plain HTTP when the socket is down) with a client_id
 // made once per draft: a retry after an unknown outcome reuses it and the server answers with
 // the first send, so a message is never stored or charged twice. The id is renewed only when
-// the server has definitely refused the draft, or has definitely stored it.
+// the server has definitely refused the draft, or has definitely stored it. Photos go as
+// photo_ids (uploaded first, by photo-tray.js), either way.
 
 import { ApiError, del, get, post } from "./api.js";
 import { setStatus } from "./forms.js";
 import { newClientId } from "./money.js";
 import { MAX_CHARS, charCount, sentSentence, setupComposer } from "./conversation-composer.js";
 import { ConversationStore } from "./conversation-store.js";
+import { setupPhotoTray } from "./photo-tray.js";
 import {
   confirmDelete,
   conversationLink,
   conversationPage,
   formatPrice,
+  gist,
   messageItem,
   paintUnread,
-  snippet,
   stateLabel,
 } from "./conversation-view.js";
 
@@ -37,7 +39,7 @@ const UNREAD_DELAY_MS = 120;
  *
  * contactName(contact): the other party's name; backHref: the contact list; addMoneyHref:
  * where to add money (null on the tablet); live(): the connection from live.js, or null;
- * sessionEnded(): the session is gone.
+ * sessionEnded(): the session is gone; photos: photos may be attached (family to resident).
  */
 export function setupConversation({
   section,
@@ -46,16 +48,28 @@ export function setupConversation({
   addMoneyHref,
   live,
   sessionEnded,
+  photos = false,
 }) {
   const store = new ConversationStore();
   let sending = false;
   let unreadTimer = null;
+  let quoteAsked = 0; // only the answer to the latest quote asked is shown
 
+  const tray = photos
+    ? setupPhotoTray({
+        onChange: () => {
+          composer.photosChanged();
+          loadQuote();
+        },
+        sessionEnded,
+      })
+    : null;
   const composer = setupComposer({
     addMoneyHref,
     onInput: (text) => {
       if (store.contactId !== null) store.draft().text = text;
     },
+    tray,
   });
   const page = conversationPage(section, { backHref, composer });
   const { heading, status, older, list, empty } = page;
@@ -85,9 +99,9 @@ export function setupConversation({
     page.put(message.id, itemFor(message), store.idAfter(message.id));
     if (announceIt) {
       if (!previous && !store.isMine(message))
-        page.announce(`New message from ${store.name}: ${snippet(message.body, 140)}`);
+        page.announce(`New message from ${store.name}: ${gist(message, 140)}`);
       else if (previous && store.isMine(message))
-        page.announce(`Your message “${snippet(message.body, 40)}”: ${stateLabel(message)}.`);
+        page.announce(`Your message “${gist(message, 40)}”: ${stateLabel(message)}.`);
     }
   }
 
@@ -160,9 +174,13 @@ export function setupConversation({
 
   async function loadQuote() {
     const generation = store.generation;
+    const asked = ++quoteAsked;
     try {
-      const quote = await get("/api/v1/messages/quote", { contact_id: store.contactId });
-      if (generation !== store.generation) return;
+      const quote = await get("/api/v1/messages/quote", {
+        contact_id: store.contactId,
+        photos: tray?.count() || undefined,
+      });
+      if (generation !== store.generation || asked !== quoteAsked) return;
       composer.showQuote(quote, store.name);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) return sessionEnded();
@@ -187,9 +205,12 @@ export function setupConversation({
     const contactId = store.contactId;
     d.clientId = d.clientId || newClientId();
     sending = true;
+    tray?.hold(true);
     composer.sending(true);
     try {
-      const sent = await deliver({ contact_id: contactId, body: text, client_id: d.clientId });
+      const payload = { contact_id: contactId, body: text, client_id: d.clientId };
+      if (tray?.ids().length) payload.photo_ids = tray.ids();
+      const sent = await deliver(payload);
       store.drafts.delete(contactId);
       if (store.contactId === contactId) {
         merge(sent);
@@ -199,30 +220,15 @@ export function setupConversation({
       }
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) return sessionEnded();
-      const unknown =
-        error.unanswered ||
-        (error instanceof ApiError && (error.status === 0 || error.status >= 500));
-      if (unknown) {
-        composer.say(
-          `${error.message} Your message may not have been sent. Press Send again: it will not be sent twice.`,
-          "error",
-        );
-      } else if (error.code === "idempotency_key_reused") {
-        // The first version of this draft was stored (it shows in the conversation); what is
-        // in the box now is new text, so it gets a new key.
-        d.clientId = null;
-        composer.say(
-          "An earlier version of this message was already sent. Press Send to send this text as a new message.",
-          "error",
-        );
-        refreshNewest();
-      } else {
-        d.clientId = null; // refused: nothing was stored, the next attempt is a new message
-        composer.refused(error);
-        if (error.code === "insufficient_funds") loadQuote();
-      }
+      const outcome = composer.failed(error);
+      // Refused (nothing stored), or an earlier version stored: the next attempt is a new
+      // message with a new key. Unknown: the same key, so a retry is answered with the first.
+      if (outcome !== "unknown") d.clientId = null;
+      if (outcome === "reused") refreshNewest();
+      if (error.code === "insufficient_funds") loadQuote();
     } finally {
       sending = false;
+      tray?.hold(false);
       composer.sending(false);
     }
   });
@@ -294,6 +300,7 @@ export function setupConversation({
 
   async function open(contactId, principal) {
     store.principal = principal;
+    tray?.setContact(contactId); // photos stay with their conversation's draft
     if (store.open(contactId)) {
       clearView();
       composer.load(store.draft().text);

@@ -330,6 +330,7 @@ const conversation = setupConversation({
   addMoneyHref: "#/wallet",
   live: () => state.live,
   sessionEnded: () => sessionEnded(),
+  photos: true,
 });
 
 // ---- start -------------------------------------------------------------------------------------

@@ -1,16 +1,25 @@
 // The resident's tablet at /tablet: sign in with facility, resident number and PIN, then
 // approve or deny requests to connect, see the approved contacts with their unread counts and
-// the balances, and read and answer messages (#/messages/<contact id>, in conversation.js).
+// the balances, read and answer messages (#/messages/<contact id>, in conversation.js), and see
+// every photo received (#/photos, in photo-gallery.js).
 
 import { ApiError, get, post, signOut } from "./api.js";
 import { conversationLink, setupConversation } from "./conversation.js";
 import { bindForm, el, setStatus, statusOf } from "./forms.js";
 import { connectLive } from "./live.js";
 import { formatCents } from "./money.js";
+import { setupGallery } from "./photo-gallery.js";
 import { bindSignOut, startApp } from "./session.js";
 
 const $ = (selector) => document.querySelector(selector);
-const state = { principal: null, otherSession: false, live: null, routed: false, fromConversation: false };
+const state = {
+  principal: null,
+  otherSession: false,
+  live: null,
+  routed: false,
+  fromConversation: false,
+  names: new Map(), // contact id -> the family member's name, for the gallery
+};
 
 const conversation = setupConversation({
   section: $("#view-messages"),
@@ -18,6 +27,13 @@ const conversation = setupConversation({
   backHref: "#/",
   addMoneyHref: null,
   live: () => state.live,
+  sessionEnded: () => sessionEnded(),
+});
+
+const gallery = setupGallery({
+  section: $("#view-photos"),
+  backHref: "#/",
+  nameOf: (contactId) => state.names.get(Number(contactId)) || "",
   sessionEnded: () => sessionEnded(),
 });
 
@@ -35,6 +51,7 @@ function show(principal, message = "", kind = "ok") {
           if (type.startsWith("contact.")) loadContacts();
           if (type.startsWith("wallet.")) loadMoney();
           if (type.startsWith("message.") || type.startsWith("wallet.")) conversation.handleEvent(event);
+          if (type.startsWith("message.")) gallery.refreshSoon();
         },
         onSync: ({ reconnected }) => {
           if (reconnected) conversation.resync();
@@ -53,6 +70,8 @@ function show(principal, message = "", kind = "ok") {
     if (state.live) state.live.close();
     state.live = null;
     conversation.reset();
+    gallery.reset();
+    state.names.clear();
     // A shared device: the next person starts on the home view, not in this conversation.
     if (location.hash) history.replaceState(null, "", location.pathname);
     loadFacilities();
@@ -60,18 +79,25 @@ function show(principal, message = "", kind = "ok") {
   route();
 }
 
-/** #/messages/<contact id>: one conversation; anything else: the home view. */
+/** #/messages/<contact id>: one conversation; #/photos: the gallery; anything else: home. */
 function route() {
   const principal = state.principal;
   const match = /^#\/messages\/([1-9]\d{0,15})$/.exec(location.hash);
   const contactId = principal && match ? Number(match[1]) : null;
-  $("#view-home").hidden = !principal || contactId !== null;
+  const photos = Boolean(principal) && location.hash === "#/photos";
+  $("#view-home").hidden = !principal || contactId !== null || photos;
   $("#view-messages").hidden = contactId === null;
+  $("#view-photos").hidden = !photos;
   if (!principal) {
     document.title = "Sign in · Homeline tablet";
     return;
   }
-  if (contactId !== null) {
+  if (photos) {
+    document.title = "Photos · Homeline tablet";
+    conversation.close();
+    gallery.open();
+    if (state.routed) gallery.heading.focus();
+  } else if (contactId !== null) {
     document.title = "Messages · Homeline tablet";
     conversation.open(contactId, principal);
     if (state.routed) $("#conv-heading").focus();
@@ -80,7 +106,7 @@ function route() {
     conversation.close();
     if (state.routed && match === null && state.fromConversation) $("#approved-heading").focus();
   }
-  state.fromConversation = contactId !== null;
+  state.fromConversation = contactId !== null || photos; // back home: focus on the contacts
   state.routed = true;
 }
 
@@ -107,6 +133,8 @@ async function loadContacts() {
     const { contacts } = await get("/api/v1/contacts");
     const pending = contacts.filter((c) => c.status === "pending");
     const approved = contacts.filter((c) => c.status === "approved");
+    state.names = new Map(contacts.map((c) => [Number(c.id), c.family.name]));
+    gallery.refreshSoon(); // the senders' names, if the gallery was drawn without them
     $("#pending-list").replaceChildren(...pending.map(pendingItem));
     $("#approved-list").replaceChildren(...approved.map(approvedItem));
     conversation.paintBadges();
