@@ -80,6 +80,41 @@ async def set_photo_policy(
     assert resp.status == 200, await resp.text()
 
 
+async def held_photos(
+    client: TestClient[Any, Any],
+    services: Services,
+    family: Actor,
+    resident: Actor,
+    admin: Actor,
+    world: World,
+    *,
+    photos: int = 1,
+    body: str = "",
+) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
+    """Photos from Jane to Marcus, held for review by the photos rule: the contact, the
+    uploaded photos and the message."""
+    contact_id = await funded_contact(client, services, family, resident, world)
+    await set_photo_policy(client, admin, world, photos=REVIEW_ALL)
+    uploads = [await uploaded(client, family, contact_id) for _ in range(photos)]
+    status, sent = await send_photos(
+        client, family, contact_id, [p["id"] for p in uploads], "held-1", body
+    )
+    assert status == 201 and sent["status"] == "pending_review", sent
+    return contact_id, uploads, sent
+
+
+async def reject(client: TestClient[Any, Any], reviewer: Actor, message_id: int) -> None:
+    resp = await client.post(
+        f"/api/v1/staff/review/{message_id}/reject",
+        json={"reason": REJECTION},
+        headers=reviewer.headers,
+    )
+    assert resp.status == 200, await resp.text()
+
+
+REJECTION = "Harassing, abusive or sexually explicit"
+
+
 # --- upload, then send ---------------------------------------------------------------------
 
 
@@ -441,14 +476,12 @@ async def test_the_photos_rule_holds_the_message_and_the_reviewer_sees_the_photo
     reviewer: Actor,
     world: World,
 ) -> None:
-    contact_id = await funded_contact(app_client, services, family, resident, world)
-    await set_photo_policy(app_client, facility_admin, world, photos=REVIEW_ALL)
-    photo = await uploaded(app_client, family, contact_id)
+    contact_id, (photo,), sent = await held_photos(
+        app_client, services, family, resident, facility_admin, world, body="hi"
+    )
     # Text alone is not held by the photos rule.
     status, plain = await send(app_client, family, contact_id, "plain text", "t-1")
     assert status == 201 and plain["status"] == "delivered"
-    status, sent = await send_photos(app_client, family, contact_id, [photo["id"]], "p-1", "hi")
-    assert status == 201 and sent["status"] == "pending_review"
     assert (await view(app_client, resident, photo["id"]))[0] == 404
 
     (item,) = await queue(app_client, reviewer)
@@ -496,25 +529,17 @@ async def test_a_rejected_photo_message_is_refunded_in_full_and_never_shown(
     reviewer: Actor,
     world: World,
 ) -> None:
-    contact_id = await funded_contact(app_client, services, family, resident, world)
-    await set_photo_policy(app_client, facility_admin, world, photos=REVIEW_ALL)
-    photos = [await uploaded(app_client, family, contact_id) for _ in range(2)]
-    status, sent = await send_photos(
-        app_client, family, contact_id, [p["id"] for p in photos], "p-1", "with text"
+    contact_id, photos, sent = await held_photos(
+        app_client, services, family, resident, facility_admin, world, photos=2, body="text"
     )
-    assert status == 201 and sent["price_cents"] == 250
+    assert sent["price_cents"] == 250
     assert await balance(services, family_wallet(family.id)) == 250
-    resp = await app_client.post(
-        f"/api/v1/staff/review/{sent['id']}/reject",
-        json={"reason": "Harassing, abusive or sexually explicit"},
-        headers=reviewer.headers,
-    )
-    assert resp.status == 200, await resp.text()
+    await reject(app_client, reviewer, sent["id"])
     assert await balance(services, family_wallet(family.id)) == 500
-    status, page = await history(app_client, family, contact_id)
+    _, page = await history(app_client, family, contact_id)
     (mine,) = page["messages"]
     assert mine["status"] == "rejected" and mine["refunded"] is True
-    assert mine["rejection_reason"] == "Harassing, abusive or sexually explicit"
+    assert mine["rejection_reason"] == REJECTION
     assert (await view(app_client, resident, photos[0]["id"]))[0] == 404
     # The sender still sees what they sent (to appeal it).
     assert (await view(app_client, family, photos[0]["id"]))[0] == 200
@@ -638,17 +663,10 @@ async def test_a_rejected_photo_message_can_be_appealed_and_delivered_free(
     reviewer: Actor,
     world: World,
 ) -> None:
-    contact_id = await funded_contact(app_client, services, family, resident, world)
-    await set_photo_policy(app_client, facility_admin, world, photos=REVIEW_ALL)
-    photo = await uploaded(app_client, family, contact_id)
-    status, sent = await send_photos(app_client, family, contact_id, [photo["id"]], "p-1")
-    assert status == 201 and sent["status"] == "pending_review"
-    resp = await app_client.post(
-        f"/api/v1/staff/review/{sent['id']}/reject",
-        json={"reason": "Harassing, abusive or sexually explicit"},
-        headers=reviewer.headers,
+    contact_id, (photo,), sent = await held_photos(
+        app_client, services, family, resident, facility_admin, world
     )
-    assert resp.status == 200
+    await reject(app_client, reviewer, sent["id"])
     resp = await app_client.post(
         f"/api/v1/messages/{sent['id']}/appeal",
         json={"text": "It is a photo of my daughter's graduation"},
@@ -663,7 +681,7 @@ async def test_a_rejected_photo_message_can_be_appealed_and_delivered_free(
     )
     assert resp.status == 200, await resp.text()
     await settled(app_client)
-    status, page = await history(app_client, resident, contact_id)
+    _, page = await history(app_client, resident, contact_id)
     assert [p["id"] for p in page["messages"][0]["photos"]] == [photo["id"]]
     assert (await view(app_client, resident, photo["id"]))[0] == 200
     assert await balance(services, family_wallet(family.id)) == 500, "refunded, and still free"
