@@ -15,6 +15,7 @@ from media.http import routes as media_routes
 from media.http.routes import MEDIA
 from media.services.photo_pipeline import PhotoPipeline
 from media.services.photos import Media, attach_in, do_expire_unsent, next_unsent_expiry
+from media.storage.blob_cache import CachedBlobStore
 from media.storage.factory import blob_store_from
 from moderation.http import routes as moderation_routes
 from moderation.http import routes_audit, routes_reports
@@ -257,9 +258,10 @@ def _media_jobs(app: web.Application) -> list[Job]:
 
 
 async def _media(app: web.Application) -> AsyncIterator[None]:
-    """The blob store (local disk or S3, by the settings) and the photo pipeline, whose
-    worker processes start with the first upload."""
-    blobs = blob_store_from(app[CONFIG])
+    """The blob store (local disk or S3, by the settings; its small blobs kept in memory once
+    read, for views) and the photo pipeline, whose worker processes start with the first
+    upload."""
+    blobs = CachedBlobStore(blob_store_from(app[CONFIG]))
     await blobs.start()
     app[MEDIA] = Media(blobs=blobs, pipeline=PhotoPipeline())
     try:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -334,9 +335,58 @@ class Served:
     """What a view answers: the blob to send and its validators."""
 
     key: str
-    size: int
     etag: str
     filename: str
+
+
+class _PhotoFacts(Protocol):
+    """What a view decides on and answers with, of a photo (a `Photo`, or a row of `_VIEW`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def uploader_family_id(self) -> int: ...
+    @property
+    def hidden_by_sender(self) -> bool: ...
+    @property
+    def hidden_by_recipient(self) -> bool: ...
+    @property
+    def display_key(self) -> str: ...
+    @property
+    def thumbnail_key(self) -> str: ...
+
+
+class _MessageFacts(Protocol):
+    """What a view decides on, of the photo's message (a `Message`, or a row of `_VIEW`)."""
+
+    @property
+    def recipient_kind(self) -> str: ...
+    @property
+    def recipient_id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def deleted_by_sender(self) -> bool: ...
+    @property
+    def deleted_by_recipient(self) -> bool: ...
+
+
+# A view's one query: the columns it decides on, not ORM objects (a loaded `Message` would
+# also load its appeal, a second query); views are the busiest path there is.
+_VIEW = select(
+    Photo.id,
+    Photo.message_id,
+    Photo.uploader_family_id,
+    Photo.hidden_by_sender,
+    Photo.hidden_by_recipient,
+    Photo.display_key,
+    Photo.thumbnail_key,
+    Message.recipient_kind,
+    Message.recipient_id,
+    Message.status,
+    Message.deleted_by_sender,
+    Message.deleted_by_recipient,
+).outerjoin(Message, Message.id == Photo.message_id)
 
 
 async def access_photo(
@@ -347,19 +397,13 @@ async def access_photo(
         return await _staff_view(svc, actor, photo_id=photo_id, rendition=rendition)
     party = actor.party
     async with svc.db.read() as tx:
-        row = (
-            await tx.execute(
-                select(Photo, Message)
-                .outerjoin(Message, Message.id == Photo.message_id)
-                .where(Photo.id == photo_id)
-            )
-        ).one_or_none()
-    if row is None or not _visible(row[0], row[1], party):
+        row = (await tx.execute(_VIEW.where(Photo.id == photo_id))).one_or_none()
+    if row is None or not _visible(row, row if row.message_id is not None else None, party):
         raise NotFound(NOT_FOUND)
-    return _served(row[0], rendition)
+    return _served(row, rendition)
 
 
-def _visible(p: Photo, m: Message | None, party: Party) -> bool:
+def _visible(p: _PhotoFacts, m: _MessageFacts | None, party: Party) -> bool:
     if party.kind is PartyKind.FAMILY:
         return (
             p.uploader_family_id == party.id
@@ -412,15 +456,10 @@ async def _staff_view(
     return _served(p, rendition)
 
 
-def _served(p: Photo, rendition: Rendition) -> Served:
+def _served(p: _PhotoFacts, rendition: Rendition) -> Served:
     if rendition is Rendition.THUMBNAIL:
-        return Served(
-            p.thumbnail_key,
-            p.thumbnail_bytes,
-            etag_of(p.thumbnail_key),
-            f"photo-{p.id}-thumbnail.jpg",
-        )
-    return Served(p.display_key, p.display_bytes, etag_of(p.display_key), f"photo-{p.id}.jpg")
+        return Served(p.thumbnail_key, etag_of(p.thumbnail_key), f"photo-{p.id}-thumbnail.jpg")
+    return Served(p.display_key, etag_of(p.display_key), f"photo-{p.id}.jpg")
 
 
 async def access_gallery(
