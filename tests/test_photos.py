@@ -723,3 +723,29 @@ async def test_a_family_uploading_past_the_hourly_ceiling_waits(
     assert resp.status == 429
     assert int(resp.headers["Retry-After"]) > 0
     assert await stored_photos(services) == 0
+
+
+async def test_a_view_judges_the_session_like_every_request(
+    app_client: TestClient[Any, Any],
+    services: Services,
+    clock: FrozenClock,
+    family: Actor,
+    resident: Actor,
+    world: World,
+) -> None:
+    """A view decides the session and the photo in one query: an ended or expired session
+    gets 401 there too, never the photo."""
+    contact_id = await funded_contact(app_client, services, family, resident, world)
+    photo = await uploaded(app_client, family, contact_id)
+    assert (await send_photos(app_client, family, contact_id, [photo["id"]], "p-1"))[0] == 201
+    assert (await view(app_client, resident, photo["id"]))[0] == 200
+    resp = await app_client.delete("/api/v1/sessions/current", headers=resident.headers)
+    assert resp.status in (200, 204)
+    status, body, _ = await view(app_client, resident, photo["id"])
+    assert status == 401 and b"photo" not in body.lower()
+    resp = await app_client.get(
+        f"/api/v1/photos/{photo['id']}", headers={"Authorization": "Bearer not-a-token"}
+    )
+    assert resp.status == 401
+    clock.advance(days=31)  # past any session's absolute end
+    assert (await view(app_client, family, photo["id"], method="HEAD"))[0] == 401

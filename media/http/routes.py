@@ -20,7 +20,7 @@ from media.storage.blobs import BlobNotFound, BlobStoreUnavailable
 from server.appkeys import SERVICES
 from server.errors import DomainError, FieldErrors, NotFound, UnsupportedMedia
 from server.http.api import Endpoint
-from server.http.auth import route_actor
+from server.http.auth import read_token, route_actor
 from server.http.parsing import IDEMPOTENCY_HEADER, Id, Query, idempotency_key, parse_query, path_id
 
 MEDIA: web.AppKey[Media] = web.AppKey("media")
@@ -119,9 +119,10 @@ async def view_thumbnail(request: web.Request) -> web.Response:
 
 async def _serve(request: web.Request, rendition: Rendition) -> web.Response:
     photo_id = path_id(request)
-    actor = await route_actor(request)
-    served = await photos.access_photo(
-        request.app[SERVICES], actor, photo_id=photo_id, rendition=rendition
+    # Open to every kind of account (auth="any"): the session and the photo are decided
+    # together, in one query (the busiest path there is).
+    served = await photos.access_view(
+        request.app[SERVICES], token=read_token(request), photo_id=photo_id, rendition=rendition
     )
     headers = {
         "ETag": served.etag,

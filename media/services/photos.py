@@ -24,7 +24,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +41,8 @@ from server.services.audit import record_staff_action
 from server.services.blocks_in_force import block_in_force
 from server.services.context import Principal, PrincipalKind, Services
 from server.services.ratelimit import PHOTO_UPLOADS_PER_FAMILY, enforce
+from server.services.sessions import session_lookup, session_of_row
+from server.services.tokens import digest
 from server.storage.case_models import sent_while_privileged
 from server.storage.db import serialise_writers
 from server.storage.message_models import Message
@@ -371,9 +373,9 @@ class _MessageFacts(Protocol):
     def deleted_by_recipient(self) -> bool: ...
 
 
-# A view's one query: the columns it decides on, not ORM objects (a loaded `Message` would
-# also load its appeal, a second query); views are the busiest path there is.
-_VIEW = select(
+# A view's columns: what it decides on, not ORM objects (a loaded `Message` would also load
+# its appeal, a second query); views are the busiest path there is.
+_VIEW_COLUMNS = (
     Photo.id,
     Photo.message_id,
     Photo.uploader_family_id,
@@ -386,19 +388,34 @@ _VIEW = select(
     Message.status,
     Message.deleted_by_sender,
     Message.deleted_by_recipient,
-).outerjoin(Message, Message.id == Photo.message_id)
+)
+_VIEW = select(*_VIEW_COLUMNS).outerjoin(Message, Message.id == Photo.message_id)  # remove/hide
 
 
-async def access_photo(
-    svc: Services, actor: Principal, *, photo_id: int, rendition: Rendition
-) -> Served:
-    """A photo the actor may see (see the module's note), or 404. A staff view is audited."""
+# The statement is built once: a view only binds its token and photo id.
+_SESSION_AND_VIEW = (
+    session_lookup(bindparam("token_hash"))
+    .add_columns(*_VIEW_COLUMNS)
+    .outerjoin(Photo, Photo.id == bindparam("photo_id"))
+    .outerjoin(Message, Message.id == Photo.message_id)
+)
+
+
+async def access_view(svc: Services, *, token: str, photo_id: int, rendition: Rendition) -> Served:
+    """The whole decision of a view in one round trip to the database: the caller's session
+    (judged as every request's is, `session_of_row`) and the photo with its message, in one
+    query. A staff member's view then takes the audited path."""
+    token_hash = digest(token)
+    row = await svc.db.fetch_one(
+        _SESSION_AND_VIEW, {"token_hash": token_hash, "photo_id": photo_id}
+    )
+    actor = (await session_of_row(svc, row, token_hash=token_hash)).principal
     if actor.kind is PrincipalKind.STAFF:
         return await _staff_view(svc, actor, photo_id=photo_id, rendition=rendition)
-    party = actor.party
-    async with svc.db.read() as tx:
-        row = (await tx.execute(_VIEW.where(Photo.id == photo_id))).one_or_none()
-    if row is None or not _visible(row, row if row.message_id is not None else None, party):
+    assert row is not None  # session_of_row answered
+    if row.id is None or not _visible(
+        row, row if row.message_id is not None else None, actor.party
+    ):
         raise NotFound(NOT_FOUND)
     return _served(row, rendition)
 

@@ -31,6 +31,17 @@ def request_token(request: web.Request) -> tuple[str | None, bool]:
     return request.cookies.get(SESSION_COOKIE), True
 
 
+def read_token(request: web.Request) -> str:
+    """The caller's session token, for a read (GET, HEAD) whose service judges the session
+    in its own single query (`sessions.session_of_row`, the same rules as `authenticate`):
+    the photo views. A read needs no CSRF token."""
+    assert request.method in SAFE_METHODS, "only reads judge the session themselves"
+    token, _ = request_token(request)
+    if not token:
+        raise Unauthenticated("Please sign in.")
+    return token
+
+
 async def authenticate(request: web.Request, *kinds: PrincipalKind) -> Principal:
     """The caller, if signed in as one of `kinds` (any kind when none are given)."""
     token, from_cookie = request_token(request)

@@ -7,7 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, delete, func, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.permissions import Action
@@ -217,11 +228,27 @@ async def access_session_by_hash(
 ) -> ActiveSession:
     """The live session whose token hashes to `token_hash`, or Unauthenticated. `touch` counts
     this as use (it keeps an idle session alive); a socket's passive traffic does not."""
+    row = await svc.db.fetch_one(_SESSION_BY_HASH, {"token_hash": token_hash})
+    return await session_of_row(svc, row, token_hash=token_hash, touch=touch)
+
+
+def session_lookup(token_hash: str | BindParameter[str]) -> Select[*tuple[Any, ...]]:
+    """The one query that resolves a token: its session and whoever it belongs to. A hot path
+    may add its own columns and joins to it and still make a single round trip (a photo view
+    does: media/services/photos.py); `session_of_row` then judges the row."""
+    return _SESSION_AND_PRINCIPAL.where(Session.token_hash == token_hash)
+
+
+# Built once: a request binds only its token's hash.
+_SESSION_BY_HASH = session_lookup(bindparam("token_hash"))
+
+
+async def session_of_row(
+    svc: Services, row: Row[Any] | None, *, token_hash: str, touch: bool = True
+) -> ActiveSession:
+    """The live session of a `session_lookup` row (None: no such session), or Unauthenticated;
+    `touch` as in `access_session_by_hash`."""
     now = svc.clock.now()
-    async with svc.db.read() as tx:
-        row = (
-            await tx.execute(_SESSION_AND_PRINCIPAL.where(Session.token_hash == token_hash))
-        ).one_or_none()
     if row is None:
         raise Unauthenticated("Please sign in.")
     idle = timedelta(seconds=svc.config.session_idle_seconds)

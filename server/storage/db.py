@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Executable, Row, event, text
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -42,6 +45,9 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+# A hot read on SQLite runs on the event loop (`Database.fetch_one`): never wait long for a lock.
+HOT_READ_BUSY_MS = 100
+
 AfterCommit = Callable[[list[Any]], Awaitable[None]]
 BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
 # Steps a transaction leaves for just before its commit (writing its events, numbered) go in
@@ -66,6 +72,11 @@ class Database:
         self.sessions = session_factory(engine)
         self.after_commit = after_commit
         self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._reader_turn = asyncio.Lock()  # the kept connection of `fetch_one`
+        self._reader: AsyncConnection | None = None
+        self._sqlite_reader: Connection | None = None
+        url = engine.url
+        self._sqlite_file = self.dialect == "sqlite" and url.database not in (None, "", ":memory:")
         self._turn_holder: asyncio.Task[Any] | None = None
 
     @property
@@ -110,11 +121,62 @@ class Database:
         async with self.sessions() as session:
             yield session
 
+    async def fetch_one(
+        self, statement: Executable, params: Mapping[str, Any] | None = None
+    ) -> Row[Any] | None:
+        """The one row (or None) a read-only statement answers: for the hottest reads
+        (resolving a session, deciding a photo view), where an ORM session's, a pool
+        checkout's (with its ping), a BEGIN's and a ROLLBACK's own costs show. The statements
+        go through one connection kept for them, in autocommit: each sees what is committed
+        when it runs and holds no lock afterwards. A connection that fails is dropped for a
+        fresh one.
+
+        On SQLite that connection is a plain (synchronous) one, used on the event loop: a
+        look-up by key takes some tens of microseconds, far less than aiosqlite's trips
+        through its thread, and WAL lets it read beside every writer without waiting (its
+        busy timeout is short all the same)."""
+        if self._sqlite_file:
+            return self._fetch_one_here(statement, params)
+        async with self._reader_turn:
+            if self._reader is None:
+                conn = await self.engine.connect()
+                self._reader = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                return (await self._reader.execute(statement, params)).one_or_none()
+            except BaseException:
+                reader, self._reader = self._reader, None
+                await reader.close()
+                raise
+
+    def _fetch_one_here(
+        self, statement: Executable, params: Mapping[str, Any] | None
+    ) -> Row[Any] | None:
+        if self._sqlite_reader is None:
+            engine = sa_create_engine(self.engine.url.set(drivername="sqlite"), poolclass=NullPool)
+            conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={HOT_READ_BUSY_MS}")
+            self._sqlite_reader = conn
+        try:
+            return self._sqlite_reader.execute(statement, params).one_or_none()
+        except BaseException:
+            self._close_sqlite_reader()
+            raise
+
+    def _close_sqlite_reader(self) -> None:
+        reader, self._sqlite_reader = self._sqlite_reader, None
+        if reader is not None:
+            reader.close()
+            reader.engine.dispose()
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        self._close_sqlite_reader()
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         await self.engine.dispose()
 
 
