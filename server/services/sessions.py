@@ -157,12 +157,18 @@ async def do_login_staff(
 
 
 def staff_principal(staff: Staff) -> Principal:
+    return _staff_principal(staff.id, staff.display_name, staff.facility_id, staff.role)
+
+
+def _staff_principal(
+    staff_id: int, display_name: str, facility_id: int | None, role: str
+) -> Principal:
     return Principal(
         kind=PrincipalKind.STAFF,
-        id=staff.id,
-        display_name=staff.display_name,
-        facility_id=staff.facility_id,
-        role=StaffRole(staff.role),
+        id=staff_id,
+        display_name=display_name,
+        facility_id=facility_id,
+        role=StaffRole(role),
     )
 
 
@@ -291,12 +297,8 @@ def _principal(row: Row[*tuple[Any, ...]]) -> Principal | None:
         )
     if not row.staff_active:
         return None
-    return Principal(
-        kind=PrincipalKind.STAFF,
-        id=row.principal_id,
-        display_name=row.staff_display_name,
-        facility_id=row.staff_facility_id,
-        role=StaffRole(row.staff_role),
+    return _staff_principal(
+        row.principal_id, row.staff_display_name, row.staff_facility_id, row.staff_role
     )
 
 
