@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from aiohttp import BodyPartReader, FormData, web
 from aiohttp.test_utils import TestClient
-from PIL import Image, ImageCms
+from PIL import Image
 
 from media.domain.photo_rules import (
     MAX_PHOTO_BYTES,
@@ -36,20 +36,19 @@ from media.services.photo_imaging import NormalisedPhoto, Rendition, normalise_p
 from media.services.photo_pipeline import PhotoJob, PhotoPipeline, read_capped, read_upload
 from server.errors import DomainError
 from tests import photo_faults
-
-RED = (255, 0, 0)
-BLUE = (0, 0, 255)
-WHITE = (255, 255, 255)
-EXIF_ORIENTATION = 0x0112
-EXIF_GPS_IFD = 0x8825
+from tests.story.photos import (
+    BLUE,
+    EXIF_GPS_IFD,
+    RED,
+    SECRETS,
+    WHITE,
+    encoded,
+    near,
+    rotated_jpeg,
+    tagged_jpeg,
+)
 
 # --- images made here --------------------------------------------------------------------------
-
-
-def encoded(image: Image.Image, fmt: str, **params: Any) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **params)
-    return out.getvalue()
 
 
 def photo(size: tuple[int, int] = (64, 48), colour: tuple[int, int, int] = BLUE) -> bytes:
@@ -75,13 +74,6 @@ def read_back(rendition: Rendition) -> Image.Image:
     image = Image.open(io.BytesIO(rendition.data), formats=["JPEG"])
     image.load()
     return image
-
-
-def near(found: object, wanted: tuple[int, ...], tolerance: int = 24) -> bool:
-    values = found if isinstance(found, tuple) else (found,)
-    return len(values) == len(wanted) and all(
-        abs(int(a) - b) <= tolerance for a, b in zip(values, wanted, strict=True)
-    )
 
 
 # --- the pipeline, and a route that uses it as the real one will ----------------------------
@@ -338,13 +330,7 @@ async def test_a_palette_png_with_a_transparent_colour_is_composited_on_white(
 
 
 async def test_an_exif_rotated_photo_is_stored_upright(pipeline: PhotoPipeline) -> None:
-    # Stored 200 x 100 with a red mark top left; orientation 6 says "turn 90 degrees clockwise
-    # to view": upright it is 100 x 200 and the mark is top right.
-    image = Image.new("RGB", (200, 100), BLUE)
-    image.paste(Image.new("RGB", (30, 30), RED), (0, 0))
-    exif = Image.Exif()
-    exif[EXIF_ORIENTATION] = 6
-    out = await pipeline.normalise(encoded(image, "JPEG", quality=95, exif=exif))
+    out = await pipeline.normalise(rotated_jpeg())
     shown = read_back(out.display)
     assert (out.display.width, out.display.height) == shown.size == (100, 200)
     assert near(shown.getpixel((90, 10)), RED)
@@ -355,19 +341,7 @@ async def test_an_exif_rotated_photo_is_stored_upright(pipeline: PhotoPipeline) 
 async def test_gps_exif_icc_comment_and_xmp_are_gone_when_read_back(
     pipeline: PhotoPipeline,
 ) -> None:
-    exif = Image.Exif()
-    exif[0x010F] = "SecretCam"  # Make
-    exif[EXIF_GPS_IFD] = {1: "N", 2: (51.0, 30.0, 12.5), 3: "W", 4: (0.0, 7.0, 39.0)}
-    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>SecretXMP</rdf:RDF></x:xmpmeta>'
-    tagged = encoded(
-        Image.new("RGB", (64, 48), BLUE),
-        "JPEG",
-        exif=exif,
-        icc_profile=srgb,
-        comment=b"SecretComment",
-        xmp=xmp,
-    )
+    tagged = tagged_jpeg()
     source = Image.open(io.BytesIO(tagged))
     assert source.getexif().get_ifd(EXIF_GPS_IFD)  # the input really carries all of it
     assert {"icc_profile", "comment", "xmp"} <= source.info.keys()
@@ -377,7 +351,7 @@ async def test_gps_exif_icc_comment_and_xmp_are_gone_when_read_back(
         shown = read_back(rendition)
         assert not shown.getexif()
         assert not {"exif", "icc_profile", "comment", "xmp"} & shown.info.keys()
-        for secret in (b"Exif", b"ICC_PROFILE", b"Secret", b"http://ns.adobe.com/xap"):
+        for secret in SECRETS:
             assert secret not in rendition.data
 
 

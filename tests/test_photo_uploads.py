@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
-from PIL import Image, ImageCms
+from PIL import Image
 
 from media.domain.photo_rules import MAX_PHOTO_BYTES
 from server.domain.ledger import family_wallet
@@ -34,20 +34,21 @@ from tests.story import (
     upload,
     uploaded,
 )
-from tests.story.photos import BLUE, RED
+from tests.story.photos import (
+    BLUE,
+    EXIF_GPS_IFD,
+    RED,
+    SECRETS,
+    WHITE,
+    encoded,
+    near,
+    rotated_jpeg,
+    tagged_jpeg,
+)
 
-WHITE = (255, 255, 255)
 WALLET = 500  # funded_contact's $5.00
-EXIF_ORIENTATION = 0x0112
-EXIF_GPS_IFD = 0x8825
 
 # --- files made here ---------------------------------------------------------------------------
-
-
-def encoded(image: Image.Image, fmt: str, **params: Any) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **params)
-    return out.getvalue()
 
 
 def bomb() -> bytes:
@@ -70,13 +71,6 @@ def png_48_bit(size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
         + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
         + png_chunk(b"IDAT", zlib.compress(row * height))
         + png_chunk(b"IEND", b"")
-    )
-
-
-def near(found: object, wanted: tuple[int, ...], tolerance: int = 24) -> bool:
-    values = found if isinstance(found, tuple) else (found,)
-    return len(values) == len(wanted) and all(
-        abs(int(a) - b) <= tolerance for a, b in zip(values, wanted, strict=True)
     )
 
 
@@ -289,15 +283,7 @@ async def test_a_png_with_alpha_is_stored_as_rgb_composited_on_white(
 async def test_an_exif_rotated_photo_is_stored_upright(
     app_client: TestClient[Any, Any], services: Services, family: Actor, contact_id: int
 ) -> None:
-    # Stored 200 x 100 with a red mark top left; orientation 6 says "turn 90 degrees clockwise
-    # to view": upright it is 100 x 200 and the mark is top right.
-    image = Image.new("RGB", (200, 100), BLUE)
-    image.paste(Image.new("RGB", (30, 30), RED), (0, 0))
-    exif = Image.Exif()
-    exif[EXIF_ORIENTATION] = 6
-    photo = await uploaded(
-        app_client, family, contact_id, encoded(image, "JPEG", quality=95, exif=exif)
-    )
+    photo = await uploaded(app_client, family, contact_id, rotated_jpeg())
     assert (photo["width"], photo["height"]) == (100, 200)
     shown = image_of(await stored_view(app_client, family, photo))
     assert shown.size == (100, 200)
@@ -310,19 +296,7 @@ async def test_an_exif_rotated_photo_is_stored_upright(
 async def test_gps_in_exif_is_gone_when_read_back_with_icc_comment_and_xmp(
     app_client: TestClient[Any, Any], services: Services, family: Actor, contact_id: int
 ) -> None:
-    exif = Image.Exif()
-    exif[0x010F] = "SecretCam"  # Make
-    exif[EXIF_GPS_IFD] = {1: "N", 2: (51.0, 30.0, 12.5), 3: "W", 4: (0.0, 7.0, 39.0)}
-    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>SecretXMP</rdf:RDF></x:xmpmeta>'
-    tagged = encoded(
-        Image.new("RGB", (64, 48), BLUE),
-        "JPEG",
-        exif=exif,
-        icc_profile=srgb,
-        comment=b"SecretComment",
-        xmp=xmp,
-    )
+    tagged = tagged_jpeg()
     assert Image.open(io.BytesIO(tagged)).getexif().get_ifd(EXIF_GPS_IFD)
     photo = await uploaded(app_client, family, contact_id, tagged)
     for thumbnail in (False, True):
@@ -330,7 +304,7 @@ async def test_gps_in_exif_is_gone_when_read_back_with_icc_comment_and_xmp(
         shown = image_of(stored)
         assert not shown.getexif()
         assert not {"exif", "icc_profile", "comment", "xmp"} & shown.info.keys()
-        for secret in (b"Exif", b"ICC_PROFILE", b"Secret", b"http://ns.adobe.com/xap"):
+        for secret in SECRETS:
             assert secret not in stored
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
-from PIL import Image
+from PIL import Image, ImageCms
 from sqlalchemy import func, select
 
 from media.storage.models import Photo
@@ -18,6 +18,53 @@ from tests.story.stage import Actor
 
 BLUE = (0, 0, 255)
 RED = (255, 0, 0)
+WHITE = (255, 255, 255)
+EXIF_ORIENTATION = 0x0112
+EXIF_GPS_IFD = 0x8825
+# What no stored photo may still carry (its bytes are searched for these).
+SECRETS = (b"Exif", b"ICC_PROFILE", b"Secret", b"http://ns.adobe.com/xap")
+
+
+def encoded(image: Image.Image, fmt: str, **params: Any) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **params)
+    return out.getvalue()
+
+
+def near(found: object, wanted: tuple[int, ...], tolerance: int = 24) -> bool:
+    """A pixel within `tolerance` of `wanted` in every channel (JPEG is lossy)."""
+    values = found if isinstance(found, tuple) else (found,)
+    return len(values) == len(wanted) and all(
+        abs(int(a) - b) <= tolerance for a, b in zip(values, wanted, strict=True)
+    )
+
+
+def rotated_jpeg() -> bytes:
+    """Stored 200 x 100 with a red mark top left; EXIF orientation 6 says "turn 90 degrees
+    clockwise to view": upright it is 100 x 200 and the mark is top right."""
+    image = Image.new("RGB", (200, 100), BLUE)
+    image.paste(Image.new("RGB", (30, 30), RED), (0, 0))
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 6
+    return encoded(image, "JPEG", quality=95, exif=exif)
+
+
+def tagged_jpeg() -> bytes:
+    """A JPEG carrying everything that must not survive: EXIF with GPS, an ICC profile, a
+    comment and XMP."""
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # Make
+    exif[EXIF_GPS_IFD] = {1: "N", 2: (51.0, 30.0, 12.5), 3: "W", 4: (0.0, 7.0, 39.0)}
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>SecretXMP</rdf:RDF></x:xmpmeta>'
+    return encoded(
+        Image.new("RGB", (64, 48), BLUE),
+        "JPEG",
+        exif=exif,
+        icc_profile=srgb,
+        comment=b"SecretComment",
+        xmp=xmp,
+    )
 
 
 def picture(
