@@ -342,7 +342,8 @@ class Served:
 
 
 class _PhotoFacts(Protocol):
-    """What a view decides on and answers with, of a photo (a `Photo`, or a row of `_VIEW`)."""
+    """What a view decides on and answers with, of a photo (a `Photo`, or a row of
+    `_SESSION_AND_VIEW`)."""
 
     @property
     def id(self) -> int: ...
@@ -359,7 +360,8 @@ class _PhotoFacts(Protocol):
 
 
 class _MessageFacts(Protocol):
-    """What a view decides on, of the photo's message (a `Message`, or a row of `_VIEW`)."""
+    """What a view decides on, of the photo's message (a `Message`, or a row of
+    `_SESSION_AND_VIEW`)."""
 
     @property
     def recipient_kind(self) -> str: ...
@@ -389,7 +391,6 @@ _VIEW_COLUMNS = (
     Message.deleted_by_sender,
     Message.deleted_by_recipient,
 )
-_VIEW = select(*_VIEW_COLUMNS).outerjoin(Message, Message.id == Photo.message_id)  # remove/hide
 
 
 # The statement is built once: a view only binds its token and photo id.

@@ -257,8 +257,7 @@ async def session_of_row(
     now = svc.clock.now()
     if row is None:
         raise Unauthenticated("Please sign in.")
-    idle = timedelta(seconds=svc.config.session_idle_seconds)
-    if now >= min(row.expires_at, row.last_seen_at + idle):  # its absolute end or its idle end
+    if now >= session_end(svc, row.expires_at, row.last_seen_at):
         raise Unauthenticated("Your session has ended. Please sign in again.", code="expired")
     principal = _principal(row)
     if principal is None:
@@ -274,8 +273,13 @@ async def session_of_row(
         principal=principal,
         csrf_token=row.csrf_token,
         token_hash=token_hash,
-        ends_at=min(row.expires_at, last_seen + idle),
+        ends_at=session_end(svc, row.expires_at, last_seen),
     )
+
+
+def session_end(svc: Services, expires_at: datetime, last_seen_at: datetime) -> datetime:
+    """When a session ends unless it is used again: its absolute end or its idle end."""
+    return min(expires_at, last_seen_at + timedelta(seconds=svc.config.session_idle_seconds))
 
 
 def _principal(row: Row[*tuple[Any, ...]]) -> Principal | None:
@@ -308,7 +312,6 @@ async def access_session_ends(
     """When each of these sessions ends if untouched; sessions that have ended (or never
     were) are left out. For the socket sweep: one query per 500 sessions."""
     now = svc.clock.now()
-    idle = timedelta(seconds=svc.config.session_idle_seconds)
     hashes = list(token_hashes)
     out: dict[str, datetime] = {}
     async with svc.db.read() as tx:
@@ -319,7 +322,7 @@ async def access_session_ends(
                 )
             )
             for token_hash, last_seen, expires in rows:
-                ends_at = min(expires, last_seen + idle)
+                ends_at = session_end(svc, expires, last_seen)
                 if ends_at > now:
                     out[token_hash] = ends_at
     return out
